@@ -1,0 +1,3 @@
+from labelclean.cli import main
+
+main()

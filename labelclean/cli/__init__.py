@@ -1,0 +1,15 @@
+"""Command-line interface. Each command lives in its own module and registers on `app`.
+
+Nothing here imports torch: `labelclean --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+from labelclean.cli.app import app
+
+# Command modules register themselves on import (keep this list sorted).
+from labelclean.cli import embed  # noqa: E402,F401
+
+
+def main() -> None:
+    app()

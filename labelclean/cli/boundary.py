@@ -1,0 +1,44 @@
+"""The one error boundary: domain errors become one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from typing import Any, Callable, TypeVar
+
+import typer
+
+from labelclean import console
+from labelclean.cli.app import state
+from labelclean.errors import LabelcleanError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command_boundary(fn: F) -> F:
+    """Translate LabelcleanError (exit 1, or 2 for usage) and Ctrl-C (exit 130)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LabelcleanError as e:
+            _maybe_traceback()
+            console.error(e.message, e.hint)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted", "run the same command again to continue where it stopped")
+            raise typer.Exit(130) from None
+        except OSError as e:
+            if e.filename is None:
+                raise
+            _maybe_traceback()
+            console.error(f"{e.filename}: {e.strerror}", "check the path and its permissions, and free disk space")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _maybe_traceback() -> None:
+    if state.debug:
+        console.err.print(traceback.format_exc(), markup=False, highlight=False)

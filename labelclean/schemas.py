@@ -1,0 +1,109 @@
+"""One Arrow schema per workdir table, plus the metadata every table carries.
+
+Each Parquet file stores JSON under the key ``labelclean`` in its schema metadata:
+``{"table": ..., "schema_version": ..., "model_id": ..., **extra}``. Readers refuse a table
+with another schema version or another model identity (see ``parquet_io.read_table``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+META_KEY = b"labelclean"
+
+# Reason codes live in reasons.py; status is stored as its string value.
+MANIFEST = pa.schema(
+    [
+        ("sample_id", pa.string()),  # path relative to the data root, POSIX separators
+        ("path", pa.string()),  # absolute path of the file as found
+        ("label", pa.string()),  # given class name (null when unlabelled)
+        ("label_id", pa.int32()),  # index into the class list, -1 when unknown
+        ("sha256", pa.string()),  # content hash (null when the file could not be read)
+        ("size_bytes", pa.int64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("status", pa.string()),  # "ok" or a reason code
+        ("detail", pa.string()),  # human-readable explanation of the status
+        ("duplicate_of", pa.string()),  # sample_id of the first identical file, else null
+    ]
+)
+MANIFEST_COLUMNS = MANIFEST.names
+
+
+def embeddings_schema(dim: int, dtype: pa.DataType = pa.float16()) -> pa.Schema:
+    """Embeddings part files: one row per embedded unique file (duplicates share it)."""
+    return pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("sha256", pa.string()),
+            ("embedding", pa.list_(dtype, dim)),
+        ]
+    )
+
+
+def text_schema(dim: int) -> pa.Schema:
+    """text.parquet: one row per (class, prompt)."""
+    return pa.schema(
+        [
+            ("class_id", pa.int32()),
+            ("class_name", pa.string()),
+            ("prompt", pa.string()),
+            ("source", pa.string()),  # prompt set: template file or descriptions file
+            ("embedding", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+# scores.parquet: sample_id, label_id, then for every estimator E in use:
+#   E_p_given (float32)        probability of the given label; higher = more likely correct
+#   E_consistency (float32)    p(given) / max_k p(k), in (0, 1]; 1 when the given label is the argmax
+#   E_norm_logp (float32)      per-class min-max normalised log p(given), in [0, 1]
+#   E_pred (int32)             argmax class id
+#   E_top3_ids (list<int32>[3]), E_top3_probs (list<float32>[3])
+#   E_margin (float32)         p(given) - max_{k != given} p(k), in [-1, 1]
+SCORE_FIELDS = {
+    "p_given": pa.float32(),
+    "consistency": pa.float32(),
+    "norm_logp": pa.float32(),
+    "pred": pa.int32(),
+    "top3_ids": pa.list_(pa.int32(), 3),
+    "top3_probs": pa.list_(pa.float32(), 3),
+    "margin": pa.float32(),
+}
+
+
+def scores_schema(estimators: list[str]) -> pa.Schema:
+    fields = [("sample_id", pa.string()), ("label_id", pa.int32())]
+    for est in estimators:
+        fields += [(f"{est}_{name}", typ) for name, typ in SCORE_FIELDS.items()]
+    return pa.schema(fields)
+
+
+def probs_schema(n_classes: int) -> pa.Schema:
+    """probs/<estimator>.parquet: the full (N, K) probability matrix keyed by sample_id."""
+    return pa.schema([("sample_id", pa.string()), ("probs", pa.list_(pa.float32(), n_classes))])
+
+
+SELECTION = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("label_id", pa.int32()),
+        ("clean", pa.bool_()),
+        ("clean_score", pa.float32()),  # in [0, 1]; higher = more likely correctly labelled
+        ("failed", pa.string()),  # comma-separated criteria the sample failed ("" when none)
+        ("suggested_label_id", pa.int32()),  # null when no confident alternative
+        ("suggested_confidence", pa.float32()),
+        ("outlier", pa.bool_()),  # no class fits well ("none of these classes")
+        ("decision", pa.string()),  # keep | flag | relabel (after reviewer decisions)
+    ]
+)
+
+DECISIONS = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("decision", pa.string()),  # accept | reject | relabel
+        ("label", pa.string()),  # target class for relabel, else null
+        ("source", pa.string()),  # file the decision came from
+    ]
+)
