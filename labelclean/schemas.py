@@ -32,12 +32,21 @@ MANIFEST_COLUMNS = MANIFEST.names
 
 
 def embeddings_schema(dim: int, dtype: pa.DataType = pa.float16()) -> pa.Schema:
-    """Embeddings part files: one row per embedded unique file (duplicates share it)."""
+    """Embeddings part files: one row per processed unique file (duplicates share it).
+
+    Decoding happens only here, so a file that turns out corrupt or truncated gets its
+    status, detail and a null embedding in the part file; `embed` folds those statuses
+    into manifest.parquet. A part file's existence means every row in it is final.
+    """
     return pa.schema(
         [
             ("sample_id", pa.string()),
             ("sha256", pa.string()),
-            ("embedding", pa.list_(dtype, dim)),
+            ("status", pa.string()),
+            ("detail", pa.string()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("embedding", pa.list_(dtype, dim)),  # null unless status == "ok"
         ]
     )
 

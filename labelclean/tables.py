@@ -69,6 +69,8 @@ def load_embeddings(wd: Workdir) -> Embedded:
     manifest, _ = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
     manifest = manifest.filter(pc.equal(manifest["status"], "ok"))
     emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
+    if emb is not None:
+        emb = emb.filter(pc.equal(emb["status"], "ok"))
     if emb is None:
         raise WorkdirError(f"{wd.embeddings_dir} holds no embeddings", f"run `labelclean embed DATA -w {wd.root}`")
     sample_ids = np.asarray(manifest["sample_id"].to_pylist(), dtype=object)

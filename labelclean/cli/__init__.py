@@ -8,7 +8,7 @@ from __future__ import annotations
 from labelclean.cli.app import app
 
 # Command modules register themselves on import (keep this list sorted).
-from labelclean.cli import embed  # noqa: E402,F401
+from labelclean.cli import app as _app  # noqa: E402,F401  (replace with command modules)
 
 
 def main() -> None:
