@@ -116,3 +116,17 @@ DECISIONS = pa.schema(
         ("source", pa.string()),  # file the decision came from
     ]
 )
+
+# deft.parquet: written by `train --method deft` (phase 1), read by `select --estimators ...,deft`.
+#   p_clean: DeFT clean probability of the given label, sigmoid(s*(cos(img,T+_y) - cos(img,T-_y)));
+#            clean iff p_clean > 0.5. Higher = more likely correctly labelled.
+#   pred: argmax of the positive-prompt logits; probs: softmax over the positive-prompt logits.
+def deft_schema(n_classes: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("p_clean", pa.float32()),
+            ("pred", pa.int32()),
+            ("probs", pa.list_(pa.float32(), n_classes)),
+        ]
+    )

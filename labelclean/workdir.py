@@ -58,6 +58,10 @@ class Workdir:
         return self.root / "decisions.parquet"
 
     @property
+    def deft(self) -> Path:
+        return self.root / "deft.parquet"
+
+    @property
     def run_json(self) -> Path:
         return self.root / "run.json"
 
