@@ -16,6 +16,7 @@ class Reason(str, Enum):
     too_large = "too_large"  # more pixels than the decompression-bomb limit
     unlabeled = "unlabeled"  # a manifest row without a label, or a label not in --classes
     outside_root = "outside_root"  # manifest path escapes the data root
+    no_features = "no_features"  # --from-features has no usable vector for this file
 
     def __str__(self) -> str:  # so f-strings print the code, not Reason.x
         return self.value

@@ -97,6 +97,6 @@ def load_text(wd: Workdir) -> TextEmbedded | None:
     if not wd.text.exists():
         return None
     table, meta = read_table(wd.text, "text", model_id(wd))
-    T = to_numpy_2d(table["embedding"])
+    T = np.array(to_numpy_2d(table["embedding"]), dtype=np.float32)  # writable copy
     T /= np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
     return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])

@@ -1,0 +1,269 @@
+"""embed: DATA -> manifest.parquet, embeddings/part-*.parquet, text.parquet, run.json.
+
+Steps: discover the files; hash every usable one (exact duplicates are embedded once, see
+`embed_plan`); embed the contents not yet in a finished part file, streaming them through a
+DataLoader into part files of ``chunk_size`` rows (`embed_io`); then write
+manifest.parquet (every file with its status: discovery, hashing and decoding reasons
+combined, duplicates inheriting their original's) and text.parquet (class prompts).
+
+Resume: a part file exists only when complete, so after Ctrl-C or ``kill -9`` the same
+command embeds only what is missing; an unchanged folder embeds nothing; a workdir holding
+embeddings of another model is refused.
+
+Shards (``--shard I/N``): each shard embeds its slice into its own part files and holds the
+workdir lock *shared* plus a per-shard lock, so the shards of one workdir can run at once
+(e.g. on a shared filesystem). manifest.parquet and text.parquet are written by whichever
+shard finds every slice finished when it ends, or by a later run without ``--shard``
+(which then embeds nothing new). run.json gets one ``embed-shard-I-of-N`` record per shard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from labelclean import console
+from labelclean.decode import DEFAULT_MAX_PIXELS
+from labelclean.discover import Discovered, discover
+from labelclean.errors import UsageError, WorkdirError
+from labelclean.stages import embed_io, embed_outputs
+from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.embed_plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.workdir import Workdir
+
+DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
+
+
+@dataclass
+class EmbedConfig:
+    data: Path
+    model: str = "ViT-B-32"
+    pretrained: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None  # default: 64 on CPU, 256 on CUDA
+    workers: int | None = None  # default: see embed_images.auto_workers
+    classes_file: Path | None = None
+    templates: str = "simple"
+    descriptions: str | None = None
+    shard: str | None = None  # "I/N" or "auto"
+    num_shards: int | None = None
+    from_features: Path | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    dtype: str = "float16"
+    chunk_size: int = 1024
+
+    def validate(self) -> None:
+        if self.dtype not in DTYPES:
+            raise UsageError(f"--dtype {self.dtype} is not one of: {', '.join(DTYPES)}")
+        for name in ("batch_size", "chunk_size", "max_pixels", "num_shards"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.from_features is not None and self.pretrained is not None:
+            raise UsageError("--pretrained cannot be combined with --from-features", "drop one of them")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
+
+
+@dataclass
+class _Run:
+    """What one run works with, shared by its steps."""
+
+    wd: Workdir
+    cfg: EmbedConfig
+    found: Discovered
+    shard: Shard | None
+    source: Any = None  # Encoder or Features
+    scan: Scan | None = None
+
+    @property
+    def features(self) -> bool:
+        return self.cfg.from_features is not None
+
+
+def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
+    """Embed DATA into the workdir (resumable, shardable); see the module docstring."""
+    cfg.validate()
+    shard = parse_shard(cfg.shard, cfg.num_shards)
+    seconds: dict[str, float] = {}
+    with Timer() as total:
+        with Timer() as t:
+            found = discover(cfg.data, classes_file=cfg.classes_file)
+        seconds["discover"] = t.seconds
+        run = _Run(wd, cfg, found, shard)
+        with embed_io.embed_lock(wd, shard):
+            summary, slice_counts = _embed_slice(run, seconds)
+            if shard is None:
+                finished = _finish(run, seconds)
+                counts = _record(run, seconds, summary, slice_counts, finished)
+        if shard is not None:
+            finished = _finish_if_last(run, seconds)
+            counts = _record(run, seconds, summary, slice_counts, finished)
+    return StageReport("embed", counts, summary, _outputs(wd, finished), total.seconds)
+
+
+def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finished: dict | None) -> dict[str, int]:
+    """Complete the summary and merge it into run.json; return the counts by status."""
+    counts = finished.pop("counts") if finished else slice_counts
+    summary.update(finished or {})
+    summary["finished"] = finished is not None
+    summary["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    record = {"config": config_dict(run.cfg), "counts": counts, **summary}
+    stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
+    if run.shard is not None and finished:
+        stages.append("embed")
+    model = {**run.source.identity, "model_id": run.source.model_id}
+    with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
+        for stage in stages:
+            run.wd.update_run(stage, record, model=model)
+    return counts
+
+
+def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Load the model, hash, and embed this run's missing contents into part files."""
+    with Timer() as t:
+        run.source = _load_source(run)
+    seconds["load_model"] = t.seconds
+    done = embed_io.read_done(run.wd, run.source.model_id, run.shard)
+    removed = embed_io.remove_stale_temps(run.wd.embeddings_dir, run.shard)
+    by_hash: dict[str, set[str]] = {}
+    for s, h in zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()):
+        by_hash.setdefault(h, set()).add(s)
+    with Timer() as t:
+        run.scan = _hash_all(run, by_hash)
+    seconds["hash"] = t.seconds
+    done_keys = set(zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()))
+    items = todo(run.found.candidates, run.scan, done_keys, run.shard)
+    owned = len(todo(run.found.candidates, run.scan, set(), run.shard))
+    with Timer() as t:
+        slice_counts = _embed_items(run, items)
+    seconds["embed"] = t.seconds
+    summary = {
+        **_source_summary(run),
+        "files": len(run.found.candidates),
+        "duplicates": run.scan.n_duplicates,
+        "duplicate_label_conflicts": len(run.scan.conflicts),
+        "conflict_examples": [vars(c) for c in run.scan.conflicts[:5]],
+        "embedded_now": len(items),
+        "reused": owned - len(items),
+        "images_per_s": round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
+        "removed_temp_parts": removed,
+        "shard": str(run.shard) if run.shard else None,
+    }
+    return summary, slice_counts
+
+
+def _load_source(run: _Run) -> Any:
+    if run.features:
+        from labelclean.features import load_features
+
+        return load_features(run.cfg.from_features, run.found.candidates, run.found.root)
+    from labelclean.encoder import load_encoder
+
+    cfg = run.cfg
+    return load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+
+
+def _hash_all(run: _Run, done_by_hash: dict[str, set[str]]) -> Scan:
+    n = sum(1 for c in run.found.candidates if usable(c, features=run.features))
+    with console.progress("Hashing", total=n, unit="files") as bar:
+        return scan(run.found.candidates, done_by_hash, features=run.features, advance=bar.advance)
+
+
+def _embed_items(run: _Run, items: list) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    if not items:
+        return {}
+    sha = {c.sample_id: run.scan.digests[c.sample_id].sha256 for c in items}
+    src, cfg = run.source, run.cfg
+    writer_shard = run.shard or Shard(0, 1)
+    if run.features:
+        from labelclean.features import feature_rows
+
+        batches = feature_rows(src, items, sha)
+        dim = src.dim
+    else:
+        from labelclean.stages.embed_images import embed_images
+
+        batches = embed_images(src, items, sha, batch_size=_batch_size(run), workers=_workers(run),
+                               max_pixels=cfg.max_pixels)
+        dim = src.embed_dim
+    writer = embed_io.PartWriter(run.wd.embeddings_dir, writer_shard, dim, DTYPES[cfg.dtype], src.model_id,
+                                 chunk_size=cfg.chunk_size)
+    with console.progress("Embedding", total=len(items)) as bar, writer:
+        for rows in batches:
+            writer.write(rows)
+            counts.update(rows.status)
+            bar.advance(len(rows.sample_ids))
+    return dict(counts.most_common())
+
+
+def _batch_size(run: _Run) -> int:
+    from labelclean.stages.embed_images import auto_batch_size
+
+    return run.cfg.batch_size or auto_batch_size(run.source.device.type)
+
+
+def _workers(run: _Run) -> int:
+    from labelclean.stages.embed_images import auto_workers
+
+    return run.cfg.workers if run.cfg.workers is not None else auto_workers(run.source.device.type)
+
+
+def _source_summary(run: _Run) -> dict[str, Any]:
+    src = run.source
+    if run.features:
+        return {"model_id": src.model_id, "features_file": str(src.path), "unmatched_feature_rows": src.unmatched}
+    return {"model_id": src.model_id, "device": str(src.device), "precision": src.precision,
+            "batch_size": _batch_size(run), "workers": _workers(run)}
+
+
+def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
+    """Write manifest.parquet and text.parquet once every content has its embedding row."""
+    with Timer() as t:
+        lookup = embed_outputs.done_lookup(embed_io.read_done(run.wd, run.source.model_id, None))
+        missing = embed_outputs.missing_canonical(run.scan, lookup)
+        if missing:
+            return None
+        table = embed_outputs.build_manifest(run.found, run.scan, lookup, features=run.features)
+        counts = embed_outputs.write_manifest(run.wd, run.found, table, run.source.model_id)
+    seconds["manifest"] = t.seconds
+    with Timer() as t:
+        text = _text(run)
+    seconds["text"] = t.seconds
+    return {"counts": counts, "text": vars(text)}
+
+
+def _text(run: _Run) -> embed_outputs.TextResult:
+    if run.features:
+        embed_outputs.drop_stale_text(run.wd, run.source.model_id)
+        return embed_outputs.TextResult(skipped="features have no text encoder")
+    if not run.source.has_text:
+        return embed_outputs.TextResult(skipped="the model has no text encoder")
+    return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,
+                                    descriptions=run.cfg.descriptions)
+
+
+def _finish_if_last(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
+    """After a shard: finish the workdir when every shard is done and no other one runs."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run.wd.lock())
+        except WorkdirError:
+            return None
+        return _finish(run, seconds)
+
+
+def _outputs(wd: Workdir, finished: dict | None) -> list[Path]:
+    outputs = [wd.embeddings_dir]
+    if finished:
+        outputs.append(wd.manifest)
+        if wd.text.exists() and not finished["text"]["skipped"]:
+            outputs.append(wd.text)
+    return outputs
