@@ -1,0 +1,1 @@
+"""Export helpers: building the output tables, writing them byte-stably, materialising trees."""

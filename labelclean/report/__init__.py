@@ -1,0 +1,1 @@
+"""Report helpers: inline SVG plots, embedded thumbnails and the template context."""

@@ -1,0 +1,33 @@
+"""Embedded thumbnails: small JPEGs as base64 data URIs, never failing on a bad file."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+THUMB_PX = 80  # longest side
+JPEG_QUALITY = 70
+
+
+def thumbnail_uri(path: str | Path, *, size: int = THUMB_PX, quality: int = JPEG_QUALITY) -> str | None:
+    """``data:image/jpeg;base64,...`` of the image at ``path``, or None when it cannot be decoded.
+
+    The file is decoded with `labelclean.decode.load_rgb` (EXIF orientation, bomb limit,
+    JPEG draft mode); a missing or broken file gives None and the report shows a placeholder.
+    """
+    from PIL import Image
+
+    from labelclean.decode import load_rgb
+
+    try:
+        result = load_rgb(Path(path), target_size=size)
+    except OSError:
+        return None
+    if result.image is None:
+        return None
+    img = result.image
+    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

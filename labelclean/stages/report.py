@@ -1,0 +1,50 @@
+"""report: one self-contained HTML file (inline CSS/JS/SVG, base64 thumbnails), readable offline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labelclean.report.context import Caps, build_context
+from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.templates import template_path
+from labelclean.workdir import Workdir
+
+TEMPLATE = ("report", "report.html.j2")
+
+
+@dataclass
+class ReportConfig:
+    out: Path | None = None  # default: W/report.html
+    caps: Caps = field(default_factory=Caps)
+
+
+def report_path(wd: Workdir, cfg: ReportConfig) -> Path:
+    return Path(os.path.abspath(cfg.out)) if cfg.out is not None else wd.root / "report.html"
+
+
+def render(context: dict) -> str:
+    """Render the report template with autoescaping on (every data string is escaped)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    folder = template_path(*TEMPLATE[:-1])
+    env = Environment(loader=FileSystemLoader(str(folder)), autoescape=True, undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    return env.get_template(TEMPLATE[-1]).render(**context)
+
+
+def run_report(wd: Workdir, cfg: ReportConfig) -> StageReport:
+    """Build the report from manifest, selection, scores and decisions; write it atomically."""
+    from labelclean.export.writers import write_bytes
+
+    out = report_path(wd, cfg)
+    with Timer() as t, wd.lock():
+        ctx = build_context(wd, cfg.caps)
+        html = render(ctx).encode("utf-8")
+        write_bytes(out, html)
+        gallery = ctx["gallery_json"]
+        summary = {"path": str(out), "bytes": len(html), "totals": ctx["totals"], "gallery_bytes": len(gallery)}
+        wd.update_run("report", {"config": config_dict(cfg), "summary": summary})
+    counts = {k: v for k, v in ctx["totals"].items() if isinstance(v, int)}
+    return StageReport("report", counts=counts, summary=summary, outputs=[out], seconds=t.seconds)

@@ -1,0 +1,46 @@
+"""review: import reviewer decisions into W/decisions.parquet (semantics in labelclean/review.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from labelclean.parquet_io import write_table
+from labelclean.review import load_decisions, merge_decisions, read_decisions
+from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.tables import load_classes, load_manifest
+from labelclean.workdir import Workdir
+
+
+@dataclass
+class ReviewConfig:
+    decisions: Path
+    replace: bool = False  # discard previously imported decisions first
+
+
+def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:
+    """Parse ``cfg.decisions`` and merge it into W/decisions.parquet (later imports win per sample)."""
+    with Timer() as t, wd.lock():
+        manifest, _ = load_manifest(wd, ["sample_id", "path"])
+        ids = manifest["sample_id"].to_pylist()
+        path_to_id = {**dict(zip(manifest["path"].to_pylist(), ids)), **{s: s for s in ids}}
+        new = read_decisions(Path(cfg.decisions), load_classes(wd), path_to_id=path_to_id)
+        known = pc.is_in(new["sample_id"], value_set=manifest["sample_id"])
+        unknown = new.filter(pc.invert(known))
+        new = new.filter(known)
+        old = None if cfg.replace else load_decisions(wd)
+        merged = merge_decisions(old, new)
+        write_table(wd.decisions, merged, "decisions")
+        counts = dict(sorted(Counter(new["decision"].to_pylist()).items()))
+        summary = {
+            "imported": new.num_rows,
+            "unknown_samples": unknown.num_rows,
+            "first_unknown": unknown["sample_id"][0].as_py() if unknown.num_rows else None,
+            "stored": merged.num_rows,
+            "replaced_previous": bool(cfg.replace),
+        }
+        wd.update_run("review", {"config": config_dict(cfg), "counts": counts, "summary": summary})
+    return StageReport("review", counts=counts, summary=summary, outputs=[wd.decisions], seconds=t.seconds)
