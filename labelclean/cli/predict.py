@@ -35,8 +35,10 @@ def predict(
     instead of a prediction.
 
     Example:
-        labelclean predict -w work new_photos/ --out predictions.csv
-        labelclean predict -w work test/ --method deft --json
+
+    \b
+      labelclean predict -w work new_photos/ --out predictions.csv
+      labelclean predict -w work test/ --method deft --json
     """
     from labelclean.stages.predict import PredictConfig, run_predict
 

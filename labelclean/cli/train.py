@@ -58,8 +58,10 @@ def train(
     Mixed precision on CUDA; runs on CPU too, slowly.
 
     Example:
-        labelclean train -w work --method mixfix --backbone resnet18 --epochs 100 --val test/
-        labelclean train -w work --method deft --epochs 10 --resume
+
+    \b
+      labelclean train -w work --method mixfix --backbone resnet18 --epochs 100 --val test/
+      labelclean train -w work --method deft --epochs 10 --resume
     """
     from labelclean.stages.train import TrainConfig, run_train
 
