@@ -108,6 +108,19 @@ SELECTION = pa.schema(
     ]
 )
 
+# Columns `select` writes after the SELECTION ones (other writers, e.g. test fixtures, may
+# omit them; readers must not require them).
+SELECTION_EXTRA = [
+    ("votes_clean", pa.int32()),  # estimators/criteria groups whose criteria all pass
+    ("p_clean", pa.float32()),  # 2-D GMM clean posterior (methods ensemble and css), else null
+]
+
+
+def selection_schema() -> pa.Schema:
+    """What `select` writes: SELECTION plus SELECTION_EXTRA."""
+    return pa.schema(list(SELECTION) + [pa.field(n, t) for n, t in SELECTION_EXTRA])
+
+
 DECISIONS = pa.schema(
     [
         ("sample_id", pa.string()),

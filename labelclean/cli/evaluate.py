@@ -1,0 +1,51 @@
+"""`labelclean evaluate`: how good is the selection, given the true labels?"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from labelclean import console
+from labelclean.cli.app import app
+from labelclean.cli.boundary import command_boundary
+from labelclean.cli.options import DEFAULT_WD, JsonOpt, WorkdirOpt
+from labelclean.workdir import Workdir
+
+TruthOpt = Annotated[str, typer.Option("--truth", help="Manifest column holding the true label (e.g. "
+                                       "clean_label from `labelclean noise`), or a .csv/.jsonl/.parquet file "
+                                       "with path,label.")]
+
+
+@app.command()
+@command_boundary
+def evaluate(
+    workdir: WorkdirOpt = DEFAULT_WD,
+    truth: TruthOpt = "clean_label",
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare selection.parquet with the true labels.
+
+    Noisy = given label differs from the true one. Reports precision/recall/F1 of the
+    flagged set as a noisy-label detector, precision/recall of the kept set, ROC-AUC and
+    average precision of clean_score, accuracy of the suggested labels and a per-class
+    breakdown. --json prints one object (keys auroc, average_precision, flagged_precision,
+    flagged_recall, flagged_f1, kept_precision, kept_recall, n_flagged, relabel_accuracy,
+    per_class, ...); undefined values are null.
+
+    Example:
+
+    \b
+      labelclean noise photos/ --rate 0.2 --mode sym --out photos/noisy.csv
+      labelclean embed photos/noisy.csv -w work && labelclean score -w work && labelclean select -w work
+      labelclean evaluate -w work --truth clean_label --json
+    """
+    from labelclean.stages.evaluate import run_evaluate, summary_rows, EvaluateConfig
+
+    report = run_evaluate(Workdir(workdir), EvaluateConfig(truth=truth))
+    m = report.summary
+    console.table(f"Evaluation against {truth}", ["metric", "value"], summary_rows(m))
+    if m["without_truth"]:
+        console.warn(f"{m['without_truth']} samples have no true label and were left out")
+    if json_out:
+        console.emit_json(m)

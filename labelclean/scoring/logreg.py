@@ -1,0 +1,168 @@
+"""The "induced" classifier: class-balanced multinomial logistic regression on embeddings.
+
+Probabilities are out-of-fold by default: a model never scores a sample whose (possibly
+wrong) label it was fitted on. The L2 strength is chosen automatically by default: on the
+first fold, a path of penalties (strongest first, warm-started) is scored by the held-out
+class-balanced log-loss of the given labels, and the best one is used for every fold.
+Noisier labels favour stronger penalties, so this adapts to the noise level.
+
+The other folds start from the first fold's weights. The objective is strictly convex
+(L2 penalty), so each fold's optimum does not depend on where L-BFGS starts; the warm
+start only saves iterations (about half at 100k x 512 x 100).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelclean.scoring.linear import LinearModel, fit
+
+L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)
+
+
+@dataclass(frozen=True)
+class LogRegOptions:
+    l2: float | None = None  # mean-form penalty l2/2 ||W||^2; None = choose from l2_grid
+    l2_grid: tuple[float, ...] = L2_GRID
+    max_iter: int = 60
+    tol: float = 1e-5  # L-BFGS stops when the relative loss change falls below this
+    max_fit_samples: int = 200_000  # stratified subsample per fit above this (0: never)
+
+
+@dataclass
+class LogRegResult:
+    probs: np.ndarray  # (N, K) float32, higher = more likely that class
+    l2: float  # penalty used
+    held_out_loss: dict[float, float]  # l2 -> class-balanced log-loss on the selection fold
+
+
+def out_of_fold_probs(
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    folds: int = 5,
+    in_sample: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    options: LogRegOptions = LogRegOptions(),
+) -> LogRegResult:
+    """p(k | x) from a class-balanced logistic regression fitted on the given labels.
+
+    Parameters
+    ----------
+    X : (N, D) float32 embeddings.
+    labels : (N,) given (possibly noisy) class ids in [0, K).
+    n_classes : K, default ``labels.max() + 1``.
+    folds : number of stratified folds (>= 2); each sample is scored by the model fitted
+        on the other folds. Ignored when ``in_sample``.
+    in_sample : fit on everything and score the same samples (the official CLIPCleaner
+        behaviour; memorises noisy labels). An automatic l2 is then chosen on a 20 % split.
+    seed : seeds the fold assignment and subsampling (results are deterministic).
+    device : "auto" (CUDA when available), "cpu", "cuda", "cuda:N".
+
+    Returns
+    -------
+    LogRegResult with probs (N, K) float32 (higher = more likely that class) and the l2 used.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
+    _validate(X, labels, n_classes, folds, in_sample)
+    if n_classes == 1 or np.unique(labels).size == 1:
+        probs = np.zeros((X.shape[0], n_classes), dtype=np.float32)
+        probs[:, labels[0]] = 1.0
+        return LogRegResult(probs, 0.0, {})
+    rng = np.random.default_rng(seed)
+    assignment = stratified_folds(labels, 5 if in_sample else folds, rng)
+    first = _fold_split(assignment, 0)
+    fit_idx = _subsample(labels, first.train, options.max_fit_samples, rng)
+    model, l2, losses = _first_fold(X, labels, fit_idx, first.held, n_classes, device, options)
+    if in_sample:
+        every = _subsample(labels, np.arange(labels.size), options.max_fit_samples, rng)
+        model = fit(X[every], labels[every], n_classes=n_classes, device=device, l2=l2,
+                    max_iter=options.max_iter, tol=options.tol, init=model)
+        return LogRegResult(model.predict_proba(X), l2, losses)
+    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    out[first.held] = model.predict_proba(X[first.held])
+    for f in range(1, folds):
+        split = _fold_split(assignment, f)
+        if split.held.size == 0:
+            continue
+        idx = _subsample(labels, split.train, options.max_fit_samples, rng)
+        m = fit(X[idx], labels[idx], n_classes=n_classes, device=device, l2=l2, max_iter=options.max_iter,
+                tol=options.tol, init=model)
+        out[split.held] = m.predict_proba(X[split.held])
+    return LogRegResult(out, l2, losses)
+
+
+def _validate(X: np.ndarray, labels: np.ndarray, n_classes: int, folds: int, in_sample: bool) -> None:
+    if X.ndim != 2 or X.shape[0] != labels.shape[0]:
+        raise ValueError(f"X must be (N, D) with N = len(labels) = {labels.shape[0]}, got {X.shape}")
+    if labels.size == 0:
+        raise ValueError("no samples to fit")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+    if not in_sample and folds < 2:
+        raise ValueError(f"folds must be >= 2 (or use in_sample), got {folds}")
+
+
+@dataclass
+class _Split:
+    train: np.ndarray
+    held: np.ndarray
+
+
+def _fold_split(assignment: np.ndarray, f: int) -> _Split:
+    return _Split(np.flatnonzero(assignment != f), np.flatnonzero(assignment == f))
+
+
+def _first_fold(X, labels, fit_idx, held, n_classes, device, options) -> tuple[LinearModel, float, dict]:
+    """Fit fold 0; with ``options.l2`` None, walk the l2 path and keep the best held-out loss."""
+    kw = {"n_classes": n_classes, "device": device, "max_iter": options.max_iter, "tol": options.tol}
+    Xf, yf = X[fit_idx], labels[fit_idx]
+    if options.l2 is not None:
+        return fit(Xf, yf, l2=options.l2, **kw), float(options.l2), {}
+    best, best_l2, losses, prev = None, None, {}, None
+    for l2 in sorted(options.l2_grid, reverse=True):
+        prev = fit(Xf, yf, l2=l2, init=prev, **kw)
+        losses[float(l2)] = balanced_log_loss(labels[held], prev.predict_proba(X[held]), n_classes)
+        if best is None or losses[float(l2)] < losses[best_l2]:
+            best, best_l2 = prev, float(l2)
+    return best, best_l2, losses
+
+
+def balanced_log_loss(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
+    """Mean -log p(label), each class weighted equally (lower = better fit of the labels)."""
+    if labels.size == 0:
+        return 0.0
+    nll = -np.log(np.maximum(probs[np.arange(labels.size), labels], 1e-12))
+    per_class = np.bincount(labels, weights=nll, minlength=n_classes)
+    counts = np.bincount(labels, minlength=n_classes)
+    present = counts > 0
+    return float(np.mean(per_class[present] / counts[present]))
+
+
+def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold id per sample: each class is shuffled and dealt round-robin, from a random fold."""
+    assignment = np.empty(labels.shape[0], dtype=np.int64)
+    for k in np.unique(labels):
+        idx = np.flatnonzero(labels == k)
+        idx = idx[rng.permutation(idx.size)]
+        assignment[idx] = (np.arange(idx.size) + rng.integers(folds)) % folds
+    return assignment
+
+
+def _subsample(labels: np.ndarray, idx: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """At most about ``cap`` indices, each class keeping its share (at least one sample)."""
+    if cap <= 0 or idx.size <= cap:
+        return idx
+    keep = []
+    frac = cap / idx.size
+    for k in np.unique(labels[idx]):
+        members = idx[labels[idx] == k]
+        n = max(1, int(round(members.size * frac)))
+        keep.append(rng.choice(members, size=n, replace=False))
+    return np.sort(np.concatenate(keep))

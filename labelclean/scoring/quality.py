@@ -1,0 +1,117 @@
+"""Per-sample label-quality scores from a probability matrix and the given labels.
+
+Every function takes ``labels`` (N,) and ``probs`` (N, K) positionally and returns one
+value per sample. Unless said otherwise, **higher means the given label is more likely
+correct**.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def validate_probs(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes and ranges once at a public boundary; return (int64 labels, float32 probs)."""
+    labels = np.asarray(labels)
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be 2-D (N, K), got shape {probs.shape}")
+    if labels.ndim != 1 or labels.shape[0] != probs.shape[0]:
+        raise ValueError(f"labels must be (N,) with N = {probs.shape[0]} (rows of probs), got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+        raise ValueError(f"labels must lie in [0, {probs.shape[1] - 1}], got [{labels.min()}, {labels.max()}]")
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("probs contains NaN or infinite values")
+    return labels.astype(np.int64, copy=False), probs.astype(np.float32, copy=False)
+
+
+def given_prob(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """p(given label | x), shape (N,), in [0, 1]; higher = more likely correct (self-confidence)."""
+    return probs[np.arange(labels.shape[0]), labels]
+
+
+def consistency(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """p(given) / max_k p(k), shape (N,), in [0, 1]; 1 when the given label is the argmax.
+
+    Higher = more likely correct. This is CLIPCleaner's consistency score (eq. 5).
+    """
+    return given_prob(labels, probs) / np.maximum(probs.max(axis=1), EPS)
+
+
+def margin(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """p(given) - max_{k != given} p(k), shape (N,), in [-1, 1]; higher = more likely correct."""
+    n = labels.shape[0]
+    if probs.shape[1] == 1:
+        return np.ones(n, dtype=np.float32)
+    others = probs.copy()
+    others[np.arange(n), labels] = -np.inf
+    return given_prob(labels, probs) - others.max(axis=1)
+
+
+def normalized_log_prob(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """log p(given), min-max normalised within each given class, shape (N,), in [0, 1].
+
+    Higher = more likely correct (CLIPCleaner's per-class "loss" score). A class whose
+    scores are all equal (or that has one sample) gets 1.0 for every sample: nothing
+    in it stands out as suspect.
+    """
+    logp = np.log(np.maximum(given_prob(labels, probs).astype(np.float64), EPS))
+    out = np.ones(labels.shape[0], dtype=np.float64)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for idx in np.split(order, bounds):
+        if idx.size == 0:
+            continue
+        lo, hi = logp[idx].min(), logp[idx].max()
+        if hi - lo > 1e-9:
+            out[idx] = (logp[idx] - lo) / (hi - lo)
+    return out.astype(np.float32)
+
+
+def top_k(probs: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The k most probable classes per sample, best first: (ids (N, k) int32, probs (N, k) float32).
+
+    When K < k the missing slots are filled with id -1 and probability 0.
+    """
+    n, n_classes = probs.shape
+    kk = min(k, n_classes)
+    part = np.argpartition(-probs, kk - 1, axis=1)[:, :kk] if kk < n_classes else np.tile(np.arange(n_classes), (n, 1))
+    vals = np.take_along_axis(probs, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    ids = np.full((n, k), -1, dtype=np.int32)
+    top = np.zeros((n, k), dtype=np.float32)
+    ids[:, :kk] = np.take_along_axis(part, order, axis=1)
+    top[:, :kk] = np.take_along_axis(vals, order, axis=1)
+    return ids, top
+
+
+@dataclass
+class ScoreColumns:
+    """Everything `scores.parquet` stores per estimator (see schemas.SCORE_FIELDS)."""
+
+    p_given: np.ndarray
+    consistency: np.ndarray
+    norm_logp: np.ndarray
+    pred: np.ndarray
+    top3_ids: np.ndarray
+    top3_probs: np.ndarray
+    margin: np.ndarray
+
+
+def score_columns(labels: np.ndarray, probs: np.ndarray) -> ScoreColumns:
+    """All per-sample scores of one estimator. Higher = more likely correct for every score."""
+    labels, probs = validate_probs(labels, probs)
+    ids, top = top_k(probs, 3)
+    return ScoreColumns(
+        p_given=given_prob(labels, probs).astype(np.float32),
+        consistency=consistency(labels, probs).astype(np.float32),
+        norm_logp=normalized_log_prob(labels, probs),
+        pred=probs.argmax(axis=1).astype(np.int32),
+        top3_ids=ids,
+        top3_probs=top,
+        margin=margin(labels, probs).astype(np.float32),
+    )

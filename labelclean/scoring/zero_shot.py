@@ -1,0 +1,87 @@
+"""Zero-shot class probabilities from image and prompt embeddings (CLIPCleaner eq. 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+AGGREGATIONS = ("mean", "sum", "mean-embedding")
+
+
+def class_probs(
+    X: np.ndarray,
+    T: np.ndarray,
+    prompt_class_ids: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    temperature: float = 0.07,
+    aggregation: str = "mean",
+    block_size: int = 16384,
+) -> np.ndarray:
+    """p(k | x) from cosine similarities between images and the prompts of each class.
+
+    Parameters
+    ----------
+    X : (N, D) image embeddings, L2-normalised.
+    T : (P, D) prompt embeddings, L2-normalised.
+    prompt_class_ids : (P,) class id of each prompt; every class in [0, K) needs one.
+    n_classes : K, default ``prompt_class_ids.max() + 1``.
+    temperature : tau in exp(cos / tau); 0.07 as in CLIPCleaner.
+    aggregation : {"mean", "sum", "mean-embedding"}, default "mean"
+        ``sum``: p(k|x) ∝ Σ_j exp(cos(x, t_kj)/τ), the paper and official code (a class with
+        more prompts gets a log(n_k) bonus). ``mean``: the same divided by n_k (no bonus).
+        ``mean-embedding``: average each class's prompt embeddings, re-normalise, then
+        softmax(cos/τ) (the classic CLIP prompt ensemble).
+
+    Returns
+    -------
+    (N, K) float32 probabilities; rows sum to 1. Higher = more likely that class.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    T = np.asarray(T, dtype=np.float32)
+    pcid = np.asarray(prompt_class_ids, dtype=np.int64)
+    n_classes = int(pcid.max()) + 1 if n_classes is None else int(n_classes)
+    _validate(X, T, pcid, n_classes, temperature, aggregation)
+    if aggregation == "mean-embedding":
+        T = _class_mean_embeddings(T, pcid, n_classes)
+        pcid = np.arange(n_classes)
+        aggregation = "sum"
+    counts = np.bincount(pcid, minlength=n_classes).astype(np.float64)
+    log_bias = -np.log(counts) if aggregation == "mean" else np.zeros(n_classes)
+    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    for start in range(0, X.shape[0], block_size):
+        logits = (X[start : start + block_size] @ T.T).astype(np.float64) / temperature
+        out[start : start + block_size] = _class_softmax(logits, pcid, n_classes, log_bias)
+    return out
+
+
+def _validate(X, T, pcid, n_classes, temperature, aggregation) -> None:
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if X.ndim != 2 or T.ndim != 2 or X.shape[1] != T.shape[1]:
+        raise ValueError(f"X (N, D) and T (P, D) must share D, got {X.shape} and {T.shape}")
+    if pcid.shape != (T.shape[0],):
+        raise ValueError(f"prompt_class_ids must be ({T.shape[0]},), got {pcid.shape}")
+    if pcid.size == 0 or pcid.min() < 0 or pcid.max() >= n_classes:
+        raise ValueError(f"prompt_class_ids must lie in [0, {n_classes - 1}]")
+    missing = np.setdiff1d(np.arange(n_classes), pcid)
+    if missing.size:
+        raise ValueError(f"classes {missing[:10].tolist()} have no prompt")
+
+
+def _class_mean_embeddings(T: np.ndarray, pcid: np.ndarray, n_classes: int) -> np.ndarray:
+    sums = np.zeros((n_classes, T.shape[1]), dtype=np.float64)
+    np.add.at(sums, pcid, T)
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _class_softmax(logits: np.ndarray, pcid: np.ndarray, n_classes: int, log_bias: np.ndarray) -> np.ndarray:
+    """log Σ_j exp(logit_j) per class (+ bias), then softmax over classes; stable in float64."""
+    order = np.argsort(pcid, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pcid[order]) != 0])
+    row_max = logits.max(axis=1, keepdims=True)
+    per_class = np.add.reduceat(np.exp(logits[:, order] - row_max), starts, axis=1)
+    per_class = per_class * np.exp(log_bias)[None, :]
+    total = per_class.sum(axis=1, keepdims=True)
+    return (per_class / np.maximum(total, 1e-300)).astype(np.float32)

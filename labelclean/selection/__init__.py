@@ -1,0 +1,198 @@
+"""Choosing the clean subset from estimator probabilities (pure numpy; sklearn for the GMMs).
+
+``select_samples(labels, probs, ...)`` decides clean / flagged with one of three methods:
+
+- ``ensemble`` (default): on the weighted mean of the estimators' probabilities, a sample
+  must pass both a seeded 2-component 2-D GMM on (ensemble loss -log p(given),
+  clean_score) — CSS's selection with the ensemble in place of the in-training network —
+  and confident-learning noise-rate pruning (selection.confident). Measured on
+  Fashion-MNIST (sym 20/50/80 %, asym 40 %) it beats both criteria alone, the paper's
+  intersection and cleanlab's find_label_issues on F1 of noisy-label detection.
+- ``criteria``: CLIPCleaner's per-estimator consistency and per-class loss-GMM criteria,
+  combined with ``all`` (the paper's conservative intersection), ``any`` or ``vote:K``.
+- ``css``: the CSS paper's 2-D GMM on (logreg loss, zero-shot p(given)).
+
+Then it adds the duplicate-conflict criterion, fills classes that lost every sample, and
+derives the ranking score, relabel suggestions and outliers. Every score it returns is
+higher = more likely clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labelclean.scoring.quality import consistency as consistency_of
+from labelclean.scoring.quality import given_prob, normalized_log_prob
+from labelclean.selection.combine import (
+    class_fallback,
+    clean_score,
+    combine,
+    ensemble_probs,
+    estimator_verdicts,
+    estimator_weights,
+    parse_combine,
+)
+from labelclean.selection.confident import noise_rate_pass
+from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
+from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
+
+METHODS = ("ensemble", "criteria", "css")
+CRITERIA = ("consistency", "gmm")
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    method: str = "ensemble"  # ensemble | criteria | css
+    criteria: tuple[str, ...] = CRITERIA
+    combine: str = "all"
+    theta_cons: float = 0.8
+    theta_gmm: float = 0.5
+    theta_relabel: float = 0.5
+    theta_outlier: float | None = None  # None: default_outlier_threshold(K)
+    css_eps: float = 0.5
+    css_per_class: bool = False
+    fallback: bool = True
+    seed: int = 0
+
+
+@dataclass
+class SelectionResult:
+    clean: np.ndarray  # (N,) bool
+    clean_score: np.ndarray  # (N,) float32 in [0, 1], higher = more likely correctly labelled
+    failed: np.ndarray  # (N,) object: comma-separated failed criteria, "" when none
+    votes_clean: np.ndarray  # (N,) int32: estimators whose criteria all pass
+    suggested: np.ndarray  # (N,) int64, -1 when none
+    suggested_confidence: np.ndarray  # (N,) float32, NaN when none
+    outlier: np.ndarray  # (N,) bool
+    decision: np.ndarray  # (N,) object: keep | flag | relabel
+    p_clean: np.ndarray | None = None  # (N,) CSS posterior (method css only)
+    fallback: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    theta_outlier: float = 0.0  # the outlier threshold used
+    weights: dict[str, float] = field(default_factory=dict)  # estimator weights in the ensemble
+
+
+def select_samples(
+    labels: np.ndarray,
+    probs: dict[str, np.ndarray],
+    *,
+    n_classes: int,
+    groups: np.ndarray | None = None,
+    extra_clean: dict[str, np.ndarray] | None = None,
+    options: SelectionOptions = SelectionOptions(),
+) -> SelectionResult:
+    """Decide clean / flagged / relabel for every sample.
+
+    Parameters
+    ----------
+    labels : (N,) given class ids in [0, K).
+    probs : estimator name -> (N, K) class probabilities (zeroshot, logreg, knn, deft...).
+    groups : (N,) duplicate-group key per sample; samples of one group with different
+        labels fail the ``duplicate_conflict`` criterion.
+    extra_clean : estimator name -> (N,) clean probability with criterion p > 0.5 (DeFT's
+        p_clean); it acts as one more estimator verdict and enters the ranking score.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    _validate(labels, probs, n_classes, options)
+    extra_clean = extra_clean or {}
+    weights = estimator_weights(labels, probs)
+    score = clean_score(labels, probs, weights, list(extra_clean.values()))
+    notes: list[str] = []
+    if options.method == "css":
+        passed, p_clean, more = _css_criteria(labels, probs, options)
+    elif options.method == "ensemble":
+        passed, p_clean, more = _ensemble_criteria(labels, ensemble_probs(probs, weights), score, options)
+    else:
+        passed, p_clean, more = _paper_criteria(labels, probs, options), None, []
+    notes += more
+    for name, p in extra_clean.items():
+        passed[f"{name}:p_clean"] = np.asarray(p) > 0.5
+    estimators = list(dict.fromkeys(k.split(":", 1)[0] for k in passed))
+    verdicts = estimator_verdicts(passed, estimators) if passed else np.ones((len(labels), 0), dtype=bool)
+    clean = combine(verdicts, options.combine if options.method == "criteria" else "all")
+    if groups is not None:
+        passed["duplicate_conflict"] = ~duplicate_conflicts(np.asarray(groups), labels)
+        clean &= passed["duplicate_conflict"]
+    notices: list[dict] = []
+    if options.fallback and labels.size:
+        clean, notices = class_fallback(clean, labels, score, eligible=passed.get("duplicate_conflict"))
+    result = _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options)
+    result.weights = weights
+    return result
+
+
+def _validate(labels, probs, n_classes, options) -> None:
+    if options.method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {options.method!r}")
+    unknown = set(options.criteria) - set(CRITERIA)
+    if unknown:
+        raise ValueError(f"unknown criteria {sorted(unknown)}; choose from {', '.join(CRITERIA)}")
+    parse_combine(options.combine)
+    if not probs:
+        raise ValueError("at least one estimator's probabilities are needed")
+    for name, p in probs.items():
+        if p.shape != (labels.shape[0], n_classes):
+            raise ValueError(f"{name} probabilities must be ({labels.shape[0]}, {n_classes}), got {p.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+
+
+def _paper_criteria(labels, probs, options) -> dict[str, np.ndarray]:
+    passed: dict[str, np.ndarray] = {}
+    for est, p in probs.items():
+        if "consistency" in options.criteria:
+            passed[f"{est}:consistency"] = consistency_pass(consistency_of(labels, p), theta=options.theta_cons)
+        if "gmm" in options.criteria:
+            post = gmm_clean_posterior(normalized_log_prob(labels, p), labels, seed=options.seed)
+            passed[f"{est}:gmm"] = post >= options.theta_gmm
+    return passed
+
+
+def _ensemble_criteria(labels, ens, score, options):
+    loss = -np.log(np.clip(given_prob(labels, ens), 1e-6, 1.0))
+    res = css_posterior(loss, score, labels=labels if options.css_per_class else None, seed=options.seed)
+    passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": noise_rate_pass(labels, ens)}
+    return passed, res.posterior.astype(np.float32), res.notes
+
+
+def _css_criteria(labels, probs, options):
+    if "logreg" not in probs:
+        raise ValueError("method css needs the logreg estimator (its loss is the first GMM dimension)")
+    second = next((e for e in ("zeroshot", "deft", "knn") if e in probs), None)
+    if second is None:
+        raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
+    notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
+    loss = -np.log(np.clip(given_prob(labels, probs["logreg"]), 1e-6, 1.0))
+    res = css_posterior(
+        loss, given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
+    )
+    return {"css:p_clean": res.posterior >= options.css_eps}, res.posterior.astype(np.float32), notes + res.notes
+
+
+def _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options):
+    failed = np.full(labels.shape[0], "", dtype=object)
+    for name, ok in passed.items():
+        bad = ~ok
+        failed[bad] = np.where(failed[bad] == "", name, failed[bad] + "," + name)
+    suggested, conf = suggest_labels(labels, probs, theta=options.theta_relabel)
+    suggested = np.where(clean, -1, suggested)
+    conf = np.where(clean, np.nan, conf).astype(np.float32)
+    best = best_probability(probs)
+    theta_out = default_outlier_threshold(best, n_classes) if options.theta_outlier is None else options.theta_outlier
+    decision = np.where(clean, "keep", np.where(suggested >= 0, "relabel", "flag")).astype(object)
+    return SelectionResult(
+        clean=clean,
+        clean_score=score,
+        failed=failed,
+        votes_clean=verdicts.sum(axis=1).astype(np.int32),
+        suggested=suggested,
+        suggested_confidence=conf,
+        outlier=best < theta_out,
+        decision=decision,
+        p_clean=p_clean,
+        fallback=notices,
+        notes=notes,
+        theta_outlier=float(theta_out),
+    )

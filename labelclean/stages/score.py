@@ -1,0 +1,181 @@
+"""`score`: embeddings (+ prompt embeddings) -> per-estimator probabilities and scores.
+
+Writes ``probs/<estimator>.parquet`` (the full (N, K) matrix, so `select` can be re-run
+with other thresholds without recomputing) and ``scores.parquet`` (per sample and
+estimator: p_given, consistency, norm_logp, pred, top-3, margin; plus the same columns for
+``ensemble``, the mean of the estimators' probabilities). Rows follow the embeddings'
+order and are keyed by sample_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from labelclean import console, parquet_io, schemas
+from labelclean.errors import UsageError, WorkdirError
+from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
+from labelclean.tables import Embedded, load_classes, load_embeddings, load_text
+from labelclean.workdir import Workdir
+
+ESTIMATORS = ("zeroshot", "logreg", "knn")
+ENSEMBLE = "ensemble"
+
+
+@dataclass
+class ScoreConfig:
+    estimators: str | None = None  # comma-separated; None = every estimator the workdir allows
+    temperature: float = 0.07
+    prompt_aggregation: str = "mean"  # mean | sum | mean-embedding
+    folds: int = 5
+    in_sample: bool = False
+    l2: float | None = None  # logistic-regression penalty; None = chosen by held-out loss
+    k: int = 10
+    knn_index: str = "auto"  # auto | exact | ivf
+    knn_backend: str = "auto"  # auto | faiss | torch | numpy
+    device: str = "auto"
+    seed: int = 0
+
+
+def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:
+    """The estimators to run, in canonical order; UsageError for unknown or impossible ones."""
+    if requested is None or not requested.strip():
+        return [e for e in ESTIMATORS if has_text or e != "zeroshot"]
+    names = [s.strip().lower() for s in requested.split(",") if s.strip()]
+    unknown = [n for n in names if n not in ESTIMATORS]
+    if unknown:
+        raise UsageError(f"unknown estimator(s) {', '.join(unknown)} in --estimators", f"choose from {', '.join(ESTIMATORS)}")
+    if "zeroshot" in names and not has_text:
+        raise UsageError(
+            "--estimators zeroshot needs prompt embeddings, but this workdir has no text.parquet "
+            "(made with --from-features?)",
+            "drop zeroshot from --estimators, or embed with a CLIP model",
+        )
+    return [e for e in ESTIMATORS if e in names]
+
+
+def run_score(wd: Workdir, cfg: ScoreConfig) -> StageReport:
+    """Compute every estimator's probabilities and write probs/ and scores.parquet."""
+    _check_config(cfg)
+    wd.require(wd.manifest, "embed")
+    with Timer() as t, wd.lock():
+        emb = load_embeddings(wd)
+        classes = load_classes(wd)
+        emb, dropped = _labelled(emb, len(classes))
+        text = load_text(wd)
+        estimators = resolve_estimators(cfg.estimators, text is not None)
+        probs, info = {}, {}
+        for est in estimators:
+            with Timer() as te:
+                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg)
+            info[est]["seconds"] = round(te.seconds, 3)
+            console.info(f"{est}: {te.seconds:.1f}s")
+        outputs = _write(wd, emb, probs, len(classes), cfg)
+    summary = {
+        "estimators": estimators,
+        "samples": int(len(emb.labels)),
+        "classes": len(classes),
+        "agreement": {e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
+        "estimator_info": info,
+    }
+    record = {
+        "config": config_dict(cfg),
+        "estimators": estimators,
+        "counts": {"scored": int(len(emb.labels)), "unlabelled_skipped": dropped},
+        "summary": summary,
+        "seconds": round(t.seconds, 3),
+        "inputs": _inputs(wd, emb, cfg),
+    }
+    with wd.lock():
+        wd.update_run("score", record)
+    return StageReport("score", record["counts"], summary, outputs, t.seconds)
+
+
+def _check_config(cfg: ScoreConfig) -> None:
+    from labelclean.scoring.zero_shot import AGGREGATIONS
+
+    if cfg.prompt_aggregation not in AGGREGATIONS:
+        raise UsageError(f"--prompt-aggregation must be one of {', '.join(AGGREGATIONS)}, got {cfg.prompt_aggregation!r}")
+    if cfg.knn_index not in ("auto", "exact", "ivf"):
+        raise UsageError(f"--knn-index must be auto, exact or ivf, got {cfg.knn_index!r}")
+    if cfg.knn_backend not in ("auto", "faiss", "torch", "numpy"):
+        raise UsageError(f"--knn-backend must be auto, faiss, torch or numpy, got {cfg.knn_backend!r}")
+    if not cfg.temperature > 0 or cfg.k < 1 or cfg.folds < 2 or (cfg.l2 is not None and cfg.l2 < 0):
+        raise UsageError("need --temperature > 0, --k >= 1, --folds >= 2 and --l2 >= 0")
+
+
+def _labelled(emb: Embedded, n_classes: int) -> tuple[Embedded, int]:
+    """Drop samples without a known label (they cannot be scored against one)."""
+    ok = (emb.labels >= 0) & (emb.labels < n_classes)
+    if ok.all():
+        return emb, 0
+    if not ok.any():
+        raise WorkdirError("no usable sample has a label", "give labels with class folders or a label column")
+    keep = np.flatnonzero(ok)
+    return Embedded(emb.sample_ids[keep], emb.labels[keep], emb.X[keep], emb.canonical[keep], emb.model_id), int((~ok).sum())
+
+
+def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig) -> tuple[np.ndarray, dict]:
+    if est == "zeroshot":
+        from labelclean.scoring.zero_shot import class_probs
+
+        missing = sorted(set(range(n_classes)) - set(text.class_ids.tolist()))
+        if missing:
+            raise WorkdirError(f"text.parquet has no prompt for class ids {missing[:10]}", "re-run `labelclean embed`")
+        p = class_probs(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=cfg.temperature,
+                        aggregation=cfg.prompt_aggregation)
+        return p, {"prompts": int(len(text.class_ids))}
+    if est == "logreg":
+        from labelclean.scoring.logreg import LogRegOptions, out_of_fold_probs
+
+        res = out_of_fold_probs(emb.X, emb.labels, n_classes=n_classes, folds=cfg.folds, in_sample=cfg.in_sample,
+                                seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
+        return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2,
+                           "held_out_loss": {str(k): round(v, 5) for k, v in res.held_out_loss.items()}}
+    from labelclean.scoring.knn import KnnOptions, knn_probs
+    from labelclean.scoring.neighbors import EXACT_MAX
+
+    exact_max = {"auto": EXACT_MAX, "exact": 2**62, "ivf": 0}[cfg.knn_index]
+    res = knn_probs(emb.X, emb.labels, n_classes=n_classes, groups=emb.canonical, seed=cfg.seed,
+                    options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max))
+    return res.probs, {"search": res.method, "k": cfg.k}
+
+
+def _write(wd: Workdir, emb: Embedded, probs: dict[str, np.ndarray], n_classes: int, cfg: ScoreConfig) -> list:
+    from labelclean.scoring.quality import score_columns
+
+    ids = pa.array(emb.sample_ids.tolist(), pa.string())
+    meta = {"estimator_config": config_dict(cfg)}
+    wd.probs_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for stale in wd.probs_dir.glob("*.parquet"):
+        if stale.stem not in probs:
+            stale.unlink()
+    for est, p in probs.items():
+        table = pa.table({"sample_id": ids, "probs": parquet_io.fixed_list(p, pa.float32())}, schema=schemas.probs_schema(n_classes))
+        path = wd.probs_dir / f"{est}.parquet"
+        parquet_io.write_table(path, table, "probs", model_id=emb.model_id, estimator=est, **meta)
+        outputs.append(path)
+    named = {**probs, ENSEMBLE: np.mean(list(probs.values()), axis=0)} if len(probs) > 1 else dict(probs)
+    cols: dict[str, pa.Array] = {"sample_id": ids, "label_id": pa.array(emb.labels.astype(np.int32), pa.int32())}
+    for est, p in named.items():
+        sc = score_columns(emb.labels, p)
+        for name, typ in schemas.SCORE_FIELDS.items():
+            value = getattr(sc, name)
+            cols[f"{est}_{name}"] = parquet_io.fixed_list(value, typ.value_type) if value.ndim == 2 else pa.array(value, typ)
+    table = pa.table(cols, schema=schemas.scores_schema(list(named)))
+    parquet_io.write_table(wd.scores, table, "scores", model_id=emb.model_id, estimators=list(probs), **meta)
+    return [wd.scores, *outputs]
+
+
+def _inputs(wd: Workdir, emb: Embedded, cfg: ScoreConfig) -> dict:
+    embed = wd.stage_record("embed")
+    return {
+        "model_id": emb.model_id,
+        "samples": int(len(emb.labels)),
+        "embed_fingerprint": embed.get("fingerprint"),
+        "embed_finished": embed.get("finished"),
+        "fingerprint": fingerprint("score", config_dict(cfg), emb.model_id, int(len(emb.labels)), embed.get("finished")),
+    }

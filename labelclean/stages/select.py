@@ -1,0 +1,193 @@
+"""`select`: stored probabilities -> selection.parquet (clean / flag / relabel per sample).
+
+Reads only what `score` stored (probs/<estimator>.parquet, scores.parquet) plus the
+manifest's duplicate groups and, when present, deft.parquet, so it can be re-run with
+other thresholds in seconds. See labelclean.selection for the methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from labelclean import parquet_io, schemas
+from labelclean.errors import UsageError, WorkdirError
+from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
+from labelclean.selection.combine import parse_combine
+from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
+from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
+from labelclean.tables import load_classes, load_manifest
+from labelclean.workdir import Workdir
+
+
+@dataclass
+class SelectConfig:
+    estimators: str | None = None  # comma-separated; None = every scored estimator (+ deft if deft.parquet exists)
+    method: str = "ensemble"  # ensemble | criteria | css
+    criteria: str = "consistency,gmm"  # method criteria only
+    combine: str = "all"  # method criteria only: all | any | vote:K
+    theta_cons: float = 0.8
+    theta_gmm: float = 0.5
+    theta_relabel: float = 0.5
+    theta_outlier: float | None = None  # None = min(2/K, half the median best probability)
+    css_eps: float = 0.5
+    css_per_class: bool = False
+    fallback: bool = True
+    seed: int = 0
+
+
+def run_select(wd: Workdir, cfg: SelectConfig) -> StageReport:
+    """Decide keep / flag / relabel for every scored sample and write selection.parquet."""
+    options = _options(cfg)
+    wd.require(wd.scores, "score")
+    with Timer() as t, wd.lock():
+        scores, meta = parquet_io.read_table(wd.scores, "scores", columns=["sample_id", "label_id"])
+        ids = np.asarray(scores["sample_id"].to_pylist(), dtype=object)
+        labels = scores["label_id"].to_numpy().astype(np.int64)
+        classes = [c.name for c in load_classes(wd)]
+        names = _estimators(wd, cfg.estimators, meta.get("estimators") or [])
+        probs = {e: _load_probs(wd, e, ids, len(classes), meta.get("model_id")) for e in names if e != "deft"}
+        extra = {}
+        if "deft" in names:
+            probs["deft"], extra["deft"] = _load_deft(wd, ids, len(classes))
+        try:
+            res = select_samples(labels, probs, n_classes=len(classes), groups=_groups(wd, ids), extra_clean=extra,
+                                 options=options)
+        except ValueError as e:
+            raise UsageError(str(e), "see `labelclean select --help` for the methods and what they need") from e
+        _write(wd, ids, labels, res, meta.get("model_id"))
+    summary = _summary(labels, res, classes, list(probs), cfg)
+    counts = {k: summary[k] for k in ("samples", "kept", "flagged", "relabel", "outliers")}
+    record = {"config": config_dict(cfg), "counts": counts, "summary": summary, "seconds": round(t.seconds, 3),
+              "inputs": {"scores_fingerprint": wd.stage_record("score").get("inputs", {}).get("fingerprint"),
+                         "fingerprint": fingerprint("select", config_dict(cfg), wd.stage_record("score").get("finished"))}}
+    with wd.lock():
+        wd.update_run("select", record)
+    return StageReport("select", counts, summary, [wd.selection], t.seconds)
+
+
+def _options(cfg: SelectConfig) -> SelectionOptions:
+    if cfg.method not in METHODS:
+        raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+    criteria = tuple(c.strip() for c in cfg.criteria.split(",") if c.strip())
+    bad = [c for c in criteria if c not in CRITERIA]
+    if bad or not criteria:
+        raise UsageError(f"--criteria must list some of {', '.join(CRITERIA)}, got {cfg.criteria!r}")
+    try:
+        parse_combine(cfg.combine)
+    except ValueError as e:
+        raise UsageError(f"--combine: {e}") from e
+    for name in ("theta_cons", "theta_gmm", "theta_relabel", "css_eps"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(cfg, name)}")
+    return SelectionOptions(
+        method=cfg.method, criteria=criteria, combine=cfg.combine, theta_cons=cfg.theta_cons, theta_gmm=cfg.theta_gmm,
+        theta_relabel=cfg.theta_relabel, theta_outlier=cfg.theta_outlier, css_eps=cfg.css_eps,
+        css_per_class=cfg.css_per_class, fallback=cfg.fallback, seed=cfg.seed,
+    )
+
+
+def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[str]:
+    available = list(scored) + (["deft"] if wd.deft.exists() else [])
+    if requested is None or not requested.strip():
+        return available
+    names = [s.strip().lower() for s in requested.split(",") if s.strip()]
+    missing = [n for n in names if n not in available]
+    if missing:
+        hint = "run `labelclean train --method deft` first" if missing == ["deft"] else \
+            f"run `labelclean score -w {wd.root} --estimators {','.join(names)}` first"
+        raise UsageError(f"estimator(s) {', '.join(missing)} not available (scored: {', '.join(available) or 'none'})",
+                         hint)
+    return [n for n in available if n in names]
+
+
+def _align(table: pa.Table, ids: np.ndarray, path) -> np.ndarray:
+    """Row index in ``table`` of every id (WorkdirError when some are missing)."""
+    index = {s: i for i, s in enumerate(table["sample_id"].to_pylist())}
+    rows = np.fromiter((index.get(s, -1) for s in ids), dtype=np.int64, count=len(ids))
+    if (rows < 0).any():
+        first = ids[np.flatnonzero(rows < 0)[0]]
+        raise WorkdirError(f"{path} has no row for {int((rows < 0).sum())} scored samples (first: {first})",
+                           "re-run the stage that wrote it (the workdir changed since)")
+    return rows
+
+
+def _load_probs(wd: Workdir, est: str, ids: np.ndarray, n_classes: int, model_id: str | None) -> np.ndarray:
+    path = wd.require(wd.probs_dir / f"{est}.parquet", "score")
+    table, _ = parquet_io.read_table(path, "probs", model_id)
+    P = parquet_io.to_numpy_2d(table["probs"])
+    if P.shape[1] != n_classes:
+        raise WorkdirError(f"{path} has {P.shape[1]} classes, the manifest {n_classes}", "re-run `labelclean score`")
+    return np.ascontiguousarray(P[_align(table, ids, path)])
+
+
+def _load_deft(wd: Workdir, ids: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    table, _ = parquet_io.read_table(wd.deft, "deft")
+    rows = _align(table, ids, wd.deft)
+    P = parquet_io.to_numpy_2d(table["probs"])
+    if P.shape[1] != n_classes:
+        raise WorkdirError(f"{wd.deft} has {P.shape[1]} classes, the manifest {n_classes}", "re-run `labelclean train --method deft`")
+    p_clean = table["p_clean"].fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float32)
+    return np.ascontiguousarray(P[rows]), p_clean[rows]
+
+
+def _groups(wd: Workdir, ids: np.ndarray) -> np.ndarray:
+    manifest, _ = load_manifest(wd, ["sample_id", "duplicate_of"])
+    manifest = manifest.filter(pc.is_valid(manifest["duplicate_of"]))
+    dup = dict(zip(manifest["sample_id"].to_pylist(), manifest["duplicate_of"].to_pylist()))
+    return np.asarray([dup.get(s, s) for s in ids], dtype=object)
+
+
+def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None) -> None:
+    sugg = res.suggested
+    table = pa.table(
+        {
+            "sample_id": pa.array(ids.tolist(), pa.string()),
+            "label_id": pa.array(labels.astype(np.int32), pa.int32()),
+            "clean": pa.array(res.clean, pa.bool_()),
+            "clean_score": pa.array(res.clean_score, pa.float32()),
+            "failed": pa.array(res.failed.tolist(), pa.string()),
+            "suggested_label_id": pa.array(sugg.astype(np.int32), pa.int32(), mask=sugg < 0),
+            "suggested_confidence": pa.array(res.suggested_confidence, pa.float32(), mask=sugg < 0),
+            "outlier": pa.array(res.outlier, pa.bool_()),
+            "decision": pa.array(res.decision.tolist(), pa.string()),
+            "votes_clean": pa.array(res.votes_clean, pa.int32()),
+            "p_clean": pa.array(res.p_clean if res.p_clean is not None else np.zeros(len(ids), np.float32),
+                                pa.float32(), mask=None if res.p_clean is not None else np.ones(len(ids), bool)),
+        },
+        schema=schemas.selection_schema(),
+    )
+    parquet_io.write_table(wd.selection, table, "selection", model_id=model_id)
+
+
+def _summary(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> dict:
+    flagged = ~res.clean
+    fallback = [{**f, "class": classes[f["class_id"]]} for f in res.fallback]
+    return {
+        "method": cfg.method,
+        "estimators": estimators,
+        "weights": {e: round(w, 4) for e, w in res.weights.items()},
+        "samples": int(labels.size),
+        "kept": int(res.clean.sum()),
+        "flagged": int(flagged.sum()),
+        "relabel": int((res.decision == "relabel").sum()),
+        "outliers": int(res.outlier.sum()),
+        "theta_outlier": round(res.theta_outlier, 6),
+        "estimated_noise_rate": float(flagged.mean()) if labels.size else 0.0,
+        "per_class": per_class_flag_rate(labels, res.clean, classes),
+        "confused_pairs": confused_pairs(labels, res.suggested, flagged, classes),
+        "failed_criteria": _failed_counts(res.failed),
+        "fallback": fallback,
+        "notes": res.notes,
+    }
+
+
+def _failed_counts(failed: np.ndarray) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in failed:
+        for name in filter(None, value.split(",")):
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
