@@ -40,14 +40,11 @@ class Runtime:
 
 def make_runtime(device: str) -> Runtime:
     """``auto`` picks CUDA when available; fp16 autocast on CUDA, fp32 on CPU."""
+    from labelclean.encoder import resolve_device
+
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise UsageError(f"unknown --device '{device}'", "use auto, cpu, cuda or cuda:N") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here", "use --device cpu (slow) or auto")
+    dev = resolve_device(device)
     if dev.type not in ("cpu", "cuda"):
         raise UsageError(f"--device {device} is not supported for training", "use auto, cpu or cuda")
     return Runtime(dev, amp=dev.type == "cuda")
