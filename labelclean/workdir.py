@@ -91,7 +91,7 @@ class Workdir:
         if not artefact.exists():
             raise WorkdirError(
                 f"{artefact} does not exist",
-                f"run `labelclean {stage} -w {self.root}` first",
+                f"run `labelclean {'embed DATA' if stage == 'embed' else stage} -w {self.root}` first",
             )
         return artefact
 
