@@ -55,12 +55,16 @@ def test_unknown_estimator_and_bad_option_are_usage_errors(tmp_path):
     assert r.exit_code == 2 and "unknown estimator(s) svm" in r.stderr
     r = runner.invoke(app, ["score", "-w", str(wd.root), "--prompt-aggregation", "max"])
     assert r.exit_code == 2 and "--prompt-aggregation" in r.stderr
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--knn-nprobe", "0"])
+    assert r.exit_code == 2 and "--knn-nprobe must be >= 1" in r.stderr
 
 
 def test_score_is_deterministic(tmp_path):
-    wd = _wd(tmp_path / "w")
-    args = ["score", "-w", str(wd.root), "--estimators", "logreg,knn", "--seed", "7", "--knn-index", "ivf"]
+    wd = _wd(tmp_path / "w", n=1200)
+    args = ["score", "-w", str(wd.root), "--estimators", "logreg,knn", "--seed", "7", "--knn-index", "ivf",
+            "--knn-nprobe", "4"]
     assert runner.invoke(app, args).exit_code == 0
+    assert wd.stage_record("score")["summary"]["estimator_info"]["knn"]["search"] == "faiss-ivf(nlist=69,nprobe=4)"
     first = {p.name: pq.read_table(p).to_pydict() for p in wd.probs_dir.iterdir()}
     assert runner.invoke(app, args).exit_code == 0
     second = {p.name: pq.read_table(p).to_pydict() for p in wd.probs_dir.iterdir()}

@@ -35,6 +35,7 @@ class ScoreConfig:
     k: int = 10
     knn_index: str = "auto"  # auto | exact | ivf
     knn_backend: str = "auto"  # auto | faiss | torch | numpy
+    knn_nprobe: int | None = None  # IVF lists visited per query; None = about 0.75 * sqrt(nlist)
     device: str = "auto"
     seed: int = 0
 
@@ -102,6 +103,8 @@ def _check_config(cfg: ScoreConfig) -> None:
         raise UsageError(f"--knn-index must be auto, exact or ivf, got {cfg.knn_index!r}")
     if cfg.knn_backend not in ("auto", "faiss", "torch", "numpy"):
         raise UsageError(f"--knn-backend must be auto, faiss, torch or numpy, got {cfg.knn_backend!r}")
+    if cfg.knn_nprobe is not None and cfg.knn_nprobe < 1:
+        raise UsageError(f"--knn-nprobe must be >= 1, got {cfg.knn_nprobe}")
     if not cfg.temperature > 0 or cfg.k < 1 or cfg.folds < 2 or (cfg.l2 is not None and cfg.l2 < 0):
         raise UsageError("need --temperature > 0, --k >= 1, --folds >= 2 and --l2 >= 0")
 
@@ -139,7 +142,7 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig) -
 
     exact_max = {"auto": EXACT_MAX, "exact": 2**62, "ivf": 0}[cfg.knn_index]
     res = knn_probs(emb.X, emb.labels, n_classes=n_classes, groups=emb.canonical, seed=cfg.seed,
-                    options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max))
+                    options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max, nprobe=cfg.knn_nprobe))
     return res.probs, {"search": res.method, "k": cfg.k}
 
 
