@@ -40,8 +40,8 @@ def demo_data(wd: Workdir, cfg: DemoConfig):
     stamp = out / "demo.json"
     params = {k: v for k, v in asdict(cfg).items() if k != "descriptions"}
     truth = out / "true_labels.csv"
-    if stamp.exists() and truth.exists() and json.loads(stamp.read_text()).get("params") == params:
-        meta = json.loads(stamp.read_text())
+    meta = json.loads(stamp.read_text()) if stamp.exists() else {}
+    if truth.exists() and meta.get("params") == params:
         return out / "images", truth, meta["n_flipped"]
     ds = make_demo_dataset(out, size=cfg.size, noise=cfg.noise, seed=cfg.seed, image_size=cfg.image_size,
                            overwrite=True)
