@@ -146,7 +146,7 @@ def run_cleanlab(feats: np.ndarray, ids: list[str], manifest: Path, seed: int = 
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from labelclean.metrics import detection_metrics
+    from labelclean.evaluation.metrics import detection_metrics
 
     with open(manifest, newline="") as f:
         rows = {r["path"]: r for r in csv.DictReader(f)}

@@ -102,7 +102,7 @@ def _random_weights(path: Path) -> Path:
 def pure_forward(weights: Path, batch_size: int, batches: int) -> dict:
     import torch
 
-    from labelclean.encoder import load_encoder
+    from labelclean.model.encoder import load_encoder
 
     enc = load_encoder("ViT-B-32", str(weights), device="cpu", precision="auto")
     x = torch.randn(batch_size, 3, enc.image_size, enc.image_size)

@@ -36,7 +36,7 @@ def make(path: Path, n: int, seed: int = 0) -> dict:
     import pyarrow as pa
     from workdirgen import make_clustered, make_workdir
 
-    from labelclean.noise import symmetric_noise
+    from labelclean.evaluation.noise import symmetric_noise
 
     d = make_clustered(n, dim=DIM, n_classes=CLASSES, seed=seed)
     noisy = symmetric_noise(d.labels, n_classes=CLASSES, rate=RATE, seed=seed).labels
@@ -49,7 +49,7 @@ def run(path: Path) -> dict:
     from labelclean.stages.evaluate import EvaluateConfig, run_evaluate
     from labelclean.stages.score import ScoreConfig, run_score
     from labelclean.stages.select import SelectConfig, run_select
-    from labelclean.workdir import Workdir
+    from labelclean.store.workdir import Workdir
 
     wd = Workdir(path)
     t0 = time.perf_counter()

@@ -126,7 +126,7 @@ def make_unreadable(path: Path) -> Path:
     return Path(path)
 
 
-# mode -> (fill value written by _mode_image, expected RGB after labelclean.decode.to_rgb)
+# mode -> (fill value written by _mode_image, expected RGB after labelclean.ingest.decode.to_rgb)
 MODE_PIXELS: dict[str, tuple[object, tuple[int, int, int]]] = {
     "1": (1, (255, 255, 255)),
     "L": (100, (100, 100, 100)),

@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from labelclean import parquet_io, schemas
-from labelclean.workdir import Workdir
+from labelclean.store import parquet_io, schemas
+from labelclean.store.workdir import Workdir
 
 EST = "zeroshot"
 

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from imagegen import class_color, make_png
-from labelclean import parquet_io, schemas
-from labelclean.workdir import Workdir
+from labelclean.store import parquet_io, schemas
+from labelclean.store.workdir import Workdir
 from workdirgen import make_workdir
 
 
@@ -90,7 +90,7 @@ def write_selection(wd: Workdir, ids: Sequence[str], given: np.ndarray, clean: n
 
 def record_encoder(wd: Workdir, model: str) -> str:
     """Write the CLIP identity into run.json as `embed` does; returns the model id."""
-    from labelclean.encoder import load_encoder
+    from labelclean.model.encoder import load_encoder
 
     enc = load_encoder(model, device="cpu", precision="fp32")
     wd.update_run("embed", {"fabricated": True}, model={**enc.identity, "model_id": enc.model_id})

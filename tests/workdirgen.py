@@ -26,8 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from labelclean import parquet_io, schemas
-from labelclean.workdir import Workdir
+from labelclean.store import parquet_io, schemas
+from labelclean.store.workdir import Workdir
 
 
 @dataclass

@@ -6,7 +6,9 @@ from typing import Optional
 
 import typer
 
-from labelclean import __version__, console
+from labelclean import __version__
+
+from labelclean.core import console
 
 app = typer.Typer(
     name="labelclean",

@@ -8,9 +8,9 @@ from typing import Any, Callable, TypeVar
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import state
-from labelclean.errors import LabelcleanError
+from labelclean.core.errors import LabelcleanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

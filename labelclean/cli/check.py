@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import DEFAULT_WD, DeviceOpt, JsonOpt, PrecisionOpt, PretrainedOpt, WorkdirOpt
@@ -26,7 +26,7 @@ from labelclean.cli.pipeline_opts import (
     ThetaRelabelOpt,
 )
 from labelclean.cli.run import ModelOpt, show_stage
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 MaxNoiseOpt = Annotated[float, typer.Option("--max-noise", min=0.0, max=1.0, show_default=False,
                                             help="Highest acceptable estimated noise rate, in [0, 1].")]

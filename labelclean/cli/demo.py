@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import JsonOpt, WorkdirOpt
-from labelclean.errors import UsageError
-from labelclean.workdir import Workdir
+from labelclean.core.errors import UsageError
+from labelclean.store.workdir import Workdir
 
 DEMO_WD = Path("labelclean-demo")
 NoiseOpt = Annotated[float, typer.Option("--noise", help="Fraction of labels flipped to another class.")]

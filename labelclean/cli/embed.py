@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import (
@@ -19,7 +19,7 @@ from labelclean.cli.options import (
     PretrainedOpt,
     WorkdirOpt,
 )
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 DataArg = Annotated[Path, typer.Argument(help="Image folder (root/<class>/<image>) or a .csv/.tsv/.jsonl/.parquet "
                                          "manifest with path and label columns.", show_default=False)]

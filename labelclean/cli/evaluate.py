@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import DEFAULT_WD, JsonOpt, WorkdirOpt
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 TruthOpt = Annotated[str, typer.Option("--truth", help="Manifest column holding the true label (e.g. "
                                        "clean_label from `labelclean noise`), or a .csv/.jsonl/.parquet file "

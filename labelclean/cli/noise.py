@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import JsonOpt, SeedOpt

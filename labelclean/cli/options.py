@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from typing import Annotated
 
-from labelclean.workdir import DEFAULT_WORKDIR
+from labelclean.store.workdir import DEFAULT_WORKDIR
 
 WorkdirOpt = Annotated[
     Path,

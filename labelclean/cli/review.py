@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import DEFAULT_WD, JsonOpt, WorkdirOpt
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 
 @app.command()

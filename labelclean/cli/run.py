@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.export import ApplyOpt, FormatOpt, LinkOpt, MinConfOpt, OutOpt
@@ -27,7 +27,7 @@ from labelclean.cli.pipeline_opts import (
     ThetaGmmOpt,
     ThetaRelabelOpt,
 )
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="open_clip model name (default ViT-B-32), "
                                                  "local-dir:PATH or hf-hub:ORG/REPO.")]

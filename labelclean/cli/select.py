@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import DEFAULT_WD, JsonOpt, SeedOpt, WorkdirOpt
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 EstimatorsOpt = Annotated[Optional[str], typer.Option("--estimators", help="Comma-separated scored estimators "
                                                       "to use, plus deft when W/deft.parquet exists (default: all).")]

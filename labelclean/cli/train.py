@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelclean import console
+from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import DEFAULT_WD, DeviceOpt, JsonOpt, SeedOpt, WorkdirOpt
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 _Opt = typer.Option
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from labelclean.demo.domain import CLASSES, render_indexed
-from labelclean.errors import InputError, UsageError
+from labelclean.core.errors import InputError, UsageError
 
 TRUTH_COLUMNS = ("path", "label", "clean_label")
 

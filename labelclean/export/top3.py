@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from labelclean.parquet_io import read_table, to_numpy_2d
-from labelclean.workdir import Workdir
+from labelclean.store.parquet_io import read_table, to_numpy_2d
+from labelclean.store.workdir import Workdir
 
 PREFERRED = ("zeroshot", "logreg", "knn")
 MAX_CELLS = 50_000_000  # 200 MB of float32 per estimator

@@ -17,8 +17,8 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-from labelclean import console
-from labelclean.errors import InputError
+from labelclean.core import console
+from labelclean.core.errors import InputError
 from labelclean.export.rows import KeptFile
 from labelclean.export.writers import write_bytes
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelclean.workdir import atomic_path
+from labelclean.store.workdir import atomic_path
 
 FORMATS = ("csv", "jsonl", "parquet")
 FLOAT_DECIMALS = 6

@@ -17,13 +17,15 @@ import numpy as np
 import pyarrow as pa
 from markupsafe import Markup
 
-from labelclean import __version__, console
+from labelclean import __version__
+
+from labelclean.core import console
 from labelclean.export.top3 import load_top3
 from labelclean.report import svg
 from labelclean.report.thumbs import thumbnail_uri
-from labelclean.review import effective_selection
-from labelclean.tables import load_classes, load_manifest
-from labelclean.workdir import Workdir
+from labelclean.review.decisions import effective_selection
+from labelclean.store.tables import load_classes, load_manifest
+from labelclean.store.workdir import Workdir
 
 MAX_BARS, MAX_HEATMAP, MAX_HISTOGRAMS = 40, 20, 24
 

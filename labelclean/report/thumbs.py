@@ -13,12 +13,12 @@ JPEG_QUALITY = 70
 def thumbnail_uri(path: str | Path, *, size: int = THUMB_PX, quality: int = JPEG_QUALITY) -> str | None:
     """``data:image/jpeg;base64,...`` of the image at ``path``, or None when it cannot be decoded.
 
-    The file is decoded with `labelclean.decode.load_rgb` (EXIF orientation, bomb limit,
+    The file is decoded with `labelclean.ingest.decode.load_rgb` (EXIF orientation, bomb limit,
     JPEG draft mode); a missing or broken file gives None and the report shows a placeholder.
     """
     from PIL import Image
 
-    from labelclean.decode import load_rgb
+    from labelclean.ingest.decode import load_rgb
 
     try:
         result = load_rgb(Path(path), target_size=size)

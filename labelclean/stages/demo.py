@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from labelclean.stages.base import StageReport, Timer
-from labelclean.workdir import Workdir, atomic_write_text
+from labelclean.store.workdir import Workdir, atomic_write_text
 
 
 @dataclass

@@ -27,14 +27,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from labelclean import console
-from labelclean.decode import DEFAULT_MAX_PIXELS
-from labelclean.discover import Discovered, discover
-from labelclean.errors import UsageError, WorkdirError
-from labelclean.stages import embed_io, embed_outputs
+from labelclean.core import console
+from labelclean.ingest.decode import DEFAULT_MAX_PIXELS
+from labelclean.ingest.discover import Discovered, discover
+from labelclean.core.errors import UsageError, WorkdirError
+from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.stages.embed_plan import Scan, Shard, parse_shard, scan, todo, usable
-from labelclean.workdir import Workdir
+from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
 
@@ -161,10 +161,10 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
 
 def _load_source(run: _Run) -> Any:
     if run.features:
-        from labelclean.features import load_features
+        from labelclean.embed.features import load_features
 
         return load_features(run.cfg.from_features, run.found.candidates, run.found.root)
-    from labelclean.encoder import load_encoder
+    from labelclean.model.encoder import load_encoder
 
     cfg = run.cfg
     return load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
@@ -184,12 +184,12 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
     src, cfg = run.source, run.cfg
     writer_shard = run.shard or Shard(0, 1)
     if run.features:
-        from labelclean.features import feature_rows
+        from labelclean.embed.features import feature_rows
 
         batches = feature_rows(src, items, sha)
         dim = src.dim
     else:
-        from labelclean.stages.embed_images import embed_images
+        from labelclean.embed.images import embed_images
 
         batches = embed_images(src, items, sha, batch_size=_batch_size(run), workers=_workers(run),
                                max_pixels=cfg.max_pixels)
@@ -205,13 +205,13 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
 
 
 def _batch_size(run: _Run) -> int:
-    from labelclean.stages.embed_images import auto_batch_size
+    from labelclean.embed.images import auto_batch_size
 
     return run.cfg.batch_size or auto_batch_size(run.source.device.type)
 
 
 def _workers(run: _Run) -> int:
-    from labelclean.stages.embed_images import auto_workers
+    from labelclean.embed.images import auto_workers
 
     return run.cfg.workers if run.cfg.workers is not None else auto_workers(run.source.device.type)
 

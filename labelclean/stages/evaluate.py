@@ -2,7 +2,7 @@
 
 Truth values are class names (or class ids); a true label that is not one of the classes
 counts as noisy ("none of these classes"). Samples without a truth value are left out and
-counted. The metrics are described in labelclean.metrics.
+counted. The metrics are described in labelclean.evaluation.metrics.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from labelclean import parquet_io
-from labelclean.errors import InputError
-from labelclean.metrics import detection_metrics, per_class_metrics
+from labelclean.store import parquet_io
+from labelclean.core.errors import InputError
+from labelclean.evaluation.metrics import detection_metrics, per_class_metrics
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.tables import load_classes, load_manifest
-from labelclean.workdir import Workdir
+from labelclean.store.tables import load_classes, load_manifest
+from labelclean.store.workdir import Workdir
 
 TRUTH_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
 
@@ -75,7 +75,7 @@ def _truth(wd: Workdir, truth: str, ids: list[str]) -> list:
 
 def _truth_from_file(wd: Workdir, path: Path, ids: list[str]) -> list:
     """Match the file's rows to samples by sample_id, absolute path, or path relative to the file."""
-    from labelclean.manifest_input import LABEL_COLUMNS, PATH_COLUMNS, _read_rows
+    from labelclean.ingest.manifest import LABEL_COLUMNS, PATH_COLUMNS, _read_rows
 
     rows, columns = _read_rows(path.resolve(), _kind(path))
     pcol = next((c for c in PATH_COLUMNS if c in columns), None)
@@ -100,7 +100,7 @@ def _truth_from_file(wd: Workdir, path: Path, ids: list[str]) -> list:
 
 
 def _kind(path: Path) -> str:
-    from labelclean.manifest_input import KINDS
+    from labelclean.ingest.manifest import KINDS
 
     return KINDS[path.suffix.lower()]
 

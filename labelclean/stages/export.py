@@ -25,14 +25,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labelclean.errors import InputError, UsageError
+from labelclean.core.errors import InputError, UsageError
 from labelclean.export import rows as export_rows
 from labelclean.export import tree, writers
 from labelclean.export.top3 import load_top3
-from labelclean.review import effective_selection
+from labelclean.review.decisions import effective_selection
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.tables import load_classes, load_manifest
-from labelclean.workdir import Workdir
+from labelclean.store.tables import load_classes, load_manifest
+from labelclean.store.workdir import Workdir
 
 FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
 TREE_FORMATS = ("hf", "imagefolder")

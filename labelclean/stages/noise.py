@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from labelclean import noise as noise_lib
-from labelclean.errors import InputError, UsageError
+from labelclean.evaluation import noise as noise_lib
+from labelclean.core.errors import InputError, UsageError
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.workdir import atomic_path, atomic_write_text
+from labelclean.store.workdir import atomic_path, atomic_write_text
 
 OUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 RESERVED = ("path", "label", "clean_label")
@@ -47,7 +47,7 @@ def sidecar_path(out: Path) -> Path:
 
 def run_noise(cfg: NoiseConfig) -> StageReport:
     """Synthesise noisy labels for DATA and write the noisy manifest plus its sidecar."""
-    from labelclean.discover import discover
+    from labelclean.ingest.discover import discover
 
     _check(cfg)
     with Timer() as t:
@@ -119,7 +119,7 @@ def _apply(cfg: NoiseConfig, labels: np.ndarray, names: list[str], ids: list[str
 def _mapping(cfg: NoiseConfig, names: list[str]) -> dict[int, int]:
     import yaml
 
-    from labelclean.templates import template_path
+    from labelclean.core.templates import template_path
 
     path = cfg.mapping or template_path("noise", "cifar10_asym.yaml")
     try:
@@ -137,8 +137,8 @@ def _mapping(cfg: NoiseConfig, names: list[str]) -> dict[int, int]:
 
 
 def _instance(cfg: NoiseConfig, labels: np.ndarray, ids: list[str], k: int) -> noise_lib.NoiseResult:
-    from labelclean.tables import load_embeddings
-    from labelclean.workdir import Workdir
+    from labelclean.store.tables import load_embeddings
+    from labelclean.store.workdir import Workdir
 
     emb = load_embeddings(Workdir(cfg.workdir))
     row = {s: i for i, s in enumerate(emb.sample_ids.tolist())}

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from labelclean.stages.base import StageReport, config_dict, fingerprint
-from labelclean.workdir import Workdir
+from labelclean.store.workdir import Workdir
 
 STAGES = ("embed", "score", "select", "export", "report")
 SMALL_FILE = 16 << 20  # files up to this size are fingerprinted by content, larger by size + mtime
@@ -112,7 +112,7 @@ def file_stamp(value: Any) -> Any:
 
 def data_stamp(cfg: Any) -> str:
     """Fingerprint of what `embed` would find: files, labels, sizes, mtimes and classes."""
-    from labelclean.discover import discover
+    from labelclean.ingest.discover import discover
 
     found = discover(cfg.data, classes_file=getattr(cfg, "classes_file", None))
     h = hashlib.sha256()
@@ -202,8 +202,8 @@ def estimate_noise(wd: Workdir, *, top: int = 10) -> NoiseEstimate:
     a reviewed sample is noisy when the decision drops it or changes its label (``reject``
     marks the given label right). ``worst``: the ``top`` noisy samples with the lowest clean_score.
     """
-    from labelclean.review import effective_selection
-    from labelclean.tables import load_classes
+    from labelclean.review.decisions import effective_selection
+    from labelclean.store.tables import load_classes
 
     eff = effective_selection(wd)
     names = {c.id: c.name for c in load_classes(wd)}

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from labelclean.errors import InputError
+from labelclean.core.errors import InputError
 from labelclean.stages.base import StageReport, Timer
-from labelclean.workdir import Workdir, atomic_write_text
+from labelclean.store.workdir import Workdir, atomic_write_text
 
 COLUMNS = ("path", "label", "predicted", "confidence", "top2", "top2_confidence", "top3", "top3_confidence", "status")
 
@@ -34,8 +34,8 @@ class _Item:
 
 def run_predict(wd: Workdir, cfg: PredictConfig) -> StageReport:
     """Predict every image of ``cfg.data``; accuracy is reported when it carries labels."""
-    from labelclean.train.loop import make_runtime
-    from labelclean.train.predict import load_trained, method_folder, predict_paths, top_k
+    from labelclean.train.common.loop import make_runtime
+    from labelclean.train.common.predict import load_trained, method_folder, predict_paths, top_k
 
     if cfg.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {cfg.batch_size}")
@@ -93,7 +93,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def list_inputs(data: Path) -> list[_Item]:
     """Images to predict: a class-folder tree or manifest (via `discover`), or a plain folder of images."""
-    from labelclean.discover import discover, is_ignored
+    from labelclean.ingest.discover import discover, is_ignored
 
     data = Path(data).expanduser()
     if data.is_dir() and not any(p.is_dir() and not is_ignored(p.name) for p in data.iterdir()):

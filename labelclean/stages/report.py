@@ -8,8 +8,8 @@ from pathlib import Path
 
 from labelclean.report.context import Caps, build_context
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.templates import template_path
-from labelclean.workdir import Workdir
+from labelclean.core.templates import template_path
+from labelclean.store.workdir import Workdir
 
 TEMPLATE = ("report", "report.html.j2")
 

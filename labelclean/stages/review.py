@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from labelclean.parquet_io import write_table
-from labelclean.review import load_decisions, merge_decisions, read_decisions
+from labelclean.store.parquet_io import write_table
+from labelclean.review.decisions import load_decisions, merge_decisions, read_decisions
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.tables import load_classes, load_manifest
-from labelclean.workdir import Workdir
+from labelclean.store.tables import load_classes, load_manifest
+from labelclean.store.workdir import Workdir
 
 
 @dataclass

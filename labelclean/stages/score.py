@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from labelclean import console, parquet_io, schemas
-from labelclean.errors import UsageError, WorkdirError
+from labelclean.core import console
+
+from labelclean.store import parquet_io, schemas
+from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
-from labelclean.tables import Embedded, load_classes, load_embeddings, load_text
-from labelclean.workdir import Workdir
+from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
+from labelclean.store.workdir import Workdir
 
 ESTIMATORS = ("zeroshot", "logreg", "knn")
 ENSEMBLE = "ensemble"

@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labelclean import parquet_io, schemas
-from labelclean.errors import UsageError, WorkdirError
+from labelclean.store import parquet_io, schemas
+from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
-from labelclean.tables import load_classes, load_manifest
-from labelclean.workdir import Workdir
+from labelclean.store.tables import load_classes, load_manifest
+from labelclean.store.workdir import Workdir
 
 
 @dataclass

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from labelclean.stages.base import StageReport, Timer
-from labelclean.train.config import TrainConfig
-from labelclean.workdir import Workdir
+from labelclean.train.common.config import TrainConfig
+from labelclean.store.workdir import Workdir
 
 __all__ = ["TrainConfig", "run_train"]
 
@@ -42,9 +42,9 @@ def run_train(wd: Workdir, cfg: TrainConfig) -> StageReport:
 
 
 def _fit(wd: Workdir, cfg: TrainConfig):
-    from labelclean.train.context import TrainContext
-    from labelclean.train.data import load_eval_set, load_train_set
-    from labelclean.train.loop import make_runtime
+    from labelclean.train.common.context import TrainContext
+    from labelclean.train.common.data import load_eval_set, load_train_set
+    from labelclean.train.common.loop import make_runtime
 
     rt = make_runtime(cfg.device)
     data = load_train_set(wd, manifest=cfg.manifest, truth=cfg.truth, need_selection=cfg.method == "mixfix")
@@ -52,10 +52,10 @@ def _fit(wd: Workdir, cfg: TrainConfig):
     ctx = TrainContext(wd, cfg, data, rt, val)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.method == "mixfix":
-        from labelclean.train.mixfix_train import run_mixfix
+        from labelclean.train.mixfix.trainer import run_mixfix
 
         return run_mixfix(ctx), data
-    from labelclean.train.deft_train import run_deft
+    from labelclean.train.deft.trainer import run_deft
 
     return run_deft(ctx), data
 

@@ -1,0 +1,164 @@
+"""Bring your own features: import precomputed embeddings instead of running open_clip.
+
+Accepted files:
+
+- ``.npy``: a 2-D array with one row per discovered file, in ``sample_id`` order (the
+  POSIX path relative to the data root, sorted as Python sorts strings), which is also the
+  row order of ``manifest.parquet``. Every file DATA yields has a row, including files
+  later marked bad; a row that is all zeros or not finite means "no features".
+- ``.parquet``: an ``embedding`` list column keyed by ``sample_id`` or, failing that, by
+  ``path`` (absolute, or relative to the data root). Samples without a row get status
+  ``no_features``; rows matching no sample are counted and ignored.
+
+Vectors are L2-normalised. Exact duplicate files (same content) share the vector of the
+one embed keeps (normally the smallest sample_id), as with a model. The model identity is ``features:<first 12 hex of the file's
+sha256>``; there is no text encoder, so `score` skips zero-shot estimators.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from labelclean.ingest.discover import Candidate
+from labelclean.core.errors import InputError
+from labelclean.store.parquet_io import to_numpy_2d
+from labelclean.core.reasons import Reason
+from labelclean.embed.parts import Rows
+
+HINT = (
+    "give a .npy array with one row per file in sample_id order, or a .parquet file with "
+    "an `embedding` list column and a `sample_id` or `path` column"
+)
+
+
+@dataclass
+class Features:
+    path: Path
+    sha256: str
+    vectors: dict[str, np.ndarray]  # sample_id -> unit float32 vector
+    dim: int
+    unmatched: int  # rows of the file that match no discovered sample
+
+    @property
+    def model_id(self) -> str:
+        return f"features:{self.sha256[:12]}"
+
+    @property
+    def identity(self) -> dict:
+        return {"model": "features", "pretrained": None, "weights_file": str(self.path),
+                "weights_sha256": self.sha256, "embed_dim": self.dim, "image_size": None}
+
+
+def load_features(path: Path, candidates: list[Candidate], data_root: Path) -> Features:
+    """Read a features file and match its rows to discovered samples."""
+    from labelclean.model.encoder import sha256_file
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"features file {path} does not exist", HINT)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        matrix, ids, unmatched = _from_npy(path, candidates)
+    elif suffix in (".parquet", ".pq"):
+        matrix, ids, unmatched = _from_parquet(path, candidates, data_root)
+    else:
+        raise InputError(f"features file {path} has unknown extension {path.suffix!r}", HINT)
+    norms = np.linalg.norm(matrix, axis=1)
+    usable = np.isfinite(norms) & (norms > 0)
+    unit = matrix / np.where(usable, norms, 1.0)[:, None]
+    vectors = {s: unit[i] for i, s in enumerate(ids) if usable[i]}
+    return Features(path.resolve(), sha256_file(path), vectors, int(matrix.shape[1]), unmatched)
+
+
+def _from_npy(path: Path, candidates: list[Candidate]) -> tuple[np.ndarray, list[str], int]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"cannot read {path} as a numpy array: {e}", HINT) from e
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"{path} holds a {arr.dtype} array of shape {arr.shape}, expected 2-D numbers", HINT)
+    if arr.shape[0] != len(candidates):
+        raise InputError(
+            f"{path} has {arr.shape[0]} rows but DATA has {len(candidates)} files",
+            "the .npy needs one row per file in sample_id order (the order of manifest.parquet)",
+        )
+    return arr.astype(np.float32), [c.sample_id for c in candidates], 0
+
+
+def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[np.ndarray, list[str], int]:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(f"cannot read {path} as Parquet: {e}", HINT) from e
+    key = next((k for k in ("sample_id", "path") if k in table.column_names), None)
+    if key is None or "embedding" not in table.column_names:
+        raise InputError(f"{path} has columns {table.column_names}; it needs `embedding` and `sample_id` or `path`", HINT)
+    matrix = _matrix(table["embedding"], path)
+    lookup = _key_lookup(candidates, root, by_path=key == "path")
+    ids, rows = [], []
+    for i, k in enumerate(table[key].to_pylist()):
+        sid = lookup.get(_norm_key(k, root) if key == "path" else k)
+        if sid is not None:
+            ids.append(sid)
+            rows.append(i)
+    if len(set(ids)) != len(ids):
+        dup = next(s for s in ids if ids.count(s) > 1)
+        raise InputError(f"{path} has more than one row for {dup}", "keep one embedding per file")
+    return matrix[rows], ids, table.num_rows - len(rows)
+
+
+def _matrix(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+    col = column.combine_chunks()
+    if pa.types.is_fixed_size_list(col.type):
+        if col.null_count:
+            col = col.fill_null(pa.scalar([float("nan")] * col.type.list_size, type=col.type))
+        return to_numpy_2d(col)
+    if not pa.types.is_list(col.type) and not pa.types.is_large_list(col.type):
+        raise InputError(f"{path}: the embedding column is {col.type}, expected a list of numbers", HINT)
+    lengths = set(col.value_lengths().drop_null().to_pylist())
+    if len(lengths) != 1 or col.null_count:
+        raise InputError(f"{path}: embeddings have different lengths {sorted(lengths)[:5]} or are null", HINT)
+    width = lengths.pop()
+    return col.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, width)
+
+
+def _key_lookup(candidates: list[Candidate], root: Path, *, by_path: bool) -> dict[str, str]:
+    if not by_path:
+        return {c.sample_id: c.sample_id for c in candidates}
+    lookup = {}
+    for c in candidates:
+        lookup[_norm_key(str(c.path), root)] = c.sample_id
+        lookup[_norm_key(c.sample_id, root)] = c.sample_id
+    return lookup
+
+
+def _norm_key(value: str | None, root: Path) -> str | None:
+    if value is None:
+        return None
+    p = Path(value)
+    return os.path.normpath(p if p.is_absolute() else root / p)
+
+
+def feature_rows(features: Features, items: list[Candidate], sha256: dict[str, str | None],
+                 batch_size: int = 1024) -> Iterator[Rows]:
+    """Yield `Rows` for ``items``: ok with the imported vector, or ``no_features``."""
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        ids = [c.sample_id for c in batch]
+        vectors = np.zeros((len(batch), features.dim), dtype=np.float32)
+        status = []
+        for k, s in enumerate(ids):
+            vec = features.vectors.get(s)
+            status.append(Reason.ok.value if vec is not None else Reason.no_features.value)
+            if vec is not None:
+                vectors[k] = vec
+        detail = ["" if st == "ok" else f"no usable vector in {features.path.name}" for st in status]
+        none = [None] * len(batch)
+        yield Rows(ids, [sha256[s] for s in ids], status, detail, none, none, vectors)

@@ -1,0 +1,123 @@
+"""The tables `embed` finishes with: manifest.parquet (every file found, with its status)
+and text.parquet (one row per class prompt)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from labelclean.ingest.discover import Discovered
+from labelclean.core.errors import WorkdirError
+from labelclean.store.parquet_io import fixed_list, read_meta, write_table
+from labelclean.store.schemas import MANIFEST, text_schema
+from labelclean.stages.base import fingerprint
+from labelclean.embed.plan import Scan, usable
+from labelclean.store.workdir import Workdir
+
+
+def done_lookup(done: pa.Table) -> dict[tuple[str, str | None], tuple]:
+    """(sample_id, sha256) -> (status, detail, width, height) from finished part rows."""
+    cols = [done[c].to_pylist() for c in ("sample_id", "sha256", "status", "detail", "width", "height")]
+    return {(s, h): rest for s, h, *rest in zip(*cols)}
+
+
+def missing_canonical(sc: Scan, lookup: dict) -> list[str]:
+    """Canonical samples that still have no finished embedding row."""
+    return [s for s, c in sc.canonical.items() if s == c and (s, sc.digests[s].sha256) not in lookup]
+
+
+def build_manifest(found: Discovered, sc: Scan, lookup: dict, *, features: bool) -> pa.Table:
+    """One row per discovered file: discovery, hashing and decoding statuses combined."""
+    class_ids = {c.name: c.id for c in found.classes}
+    rows = {name: [] for name in MANIFEST.names}
+    for c in found.candidates:
+        d = sc.digests.get(c.sample_id) if usable(c, features=features) else None
+        canon = sc.canonical.get(c.sample_id)
+        if d is None:
+            status, detail, width, height = (c.status.value if c.status else "ok"), c.detail, None, None
+        elif canon is None:
+            status, detail, width, height = d.reason.value, d.detail, None, None
+        else:
+            hit = lookup.get((canon, d.sha256))
+            if hit is None:
+                raise WorkdirError(f"{canon} has no embedding row yet", "run `labelclean embed` again; it resumes")
+            status, detail, width, height = hit
+        values = {
+            "sample_id": c.sample_id, "path": str(c.path), "label": c.label,
+            "label_id": class_ids.get(c.label, -1),
+            "sha256": d.sha256 if d else None, "size_bytes": d.size if d else None,
+            "width": width, "height": height, "status": status, "detail": detail or "",
+            "duplicate_of": canon if canon not in (None, c.sample_id) else None,
+        }
+        for name in MANIFEST.names:
+            rows[name].append(values[name])
+    table = pa.Table.from_pydict(rows, schema=MANIFEST)
+    for name in found.extra_columns:
+        table = table.append_column(name, _extra_array([c.extras.get(name) for c in found.candidates]))
+    return table
+
+
+def _extra_array(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def write_manifest(wd: Workdir, found: Discovered, table: pa.Table, model_id: str) -> dict[str, int]:
+    """Write manifest.parquet atomically; return counts by status."""
+    classes = [{"id": c.id, "name": c.name, "prompt_name": c.prompt_name} for c in found.classes]
+    write_table(
+        wd.manifest, table, "manifest", model_id,
+        classes=classes, data_root=str(found.root), source=str(found.source), kind=found.kind,
+    )
+    return dict(Counter(table["status"].to_pylist()).most_common())
+
+
+@dataclass
+class TextResult:
+    prompts: int = 0
+    reused: bool = False
+    fallback_classes: list[str] = field(default_factory=list)
+    skipped: str = ""  # why no text.parquet was written
+
+
+def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, descriptions: str | None) -> TextResult:
+    """Embed every (class, prompt) into text.parquet, unless an identical one exists."""
+    from labelclean.model.prompts import build_prompts, missing_description_classes
+
+    if not found.classes:
+        return TextResult(skipped="no classes")
+    prompts = build_prompts(found.classes, templates=templates, descriptions=descriptions)
+    fallback = [c.name for c in missing_description_classes(found.classes, descriptions)] if descriptions else []
+    fp = fingerprint([(p.class_id, p.text, p.source) for p in prompts])
+    if wd.text.exists():
+        meta = read_meta(wd.text)
+        if meta.get("model_id") == encoder.model_id and meta.get("prompts_fingerprint") == fp:
+            return TextResult(len(prompts), True, fallback)
+    T = encoder.encode_texts([p.text for p in prompts])
+    names = {c.id: c.name for c in found.classes}
+    table = pa.Table.from_arrays(
+        [
+            pa.array([p.class_id for p in prompts], pa.int32()),
+            pa.array([names[p.class_id] for p in prompts], pa.string()),
+            pa.array([p.text for p in prompts], pa.string()),
+            pa.array([p.source for p in prompts], pa.string()),
+            fixed_list(T, pa.float32()),
+        ],
+        schema=text_schema(T.shape[1]),
+    )
+    write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
+                templates=templates, descriptions=descriptions)
+    return TextResult(len(prompts), False, fallback)
+
+
+def drop_stale_text(wd: Workdir, model_id: str) -> bool:
+    """Remove a text.parquet made by another model (after --from-features replaced it)."""
+    if wd.text.exists() and read_meta(wd.text).get("model_id") != model_id:
+        wd.text.unlink()
+        return True
+    return False

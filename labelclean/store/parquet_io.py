@@ -1,0 +1,118 @@
+"""Reading and writing workdir tables: explicit schemas, metadata checks, atomic files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from labelclean.core.errors import WorkdirError
+from labelclean.store.schemas import META_KEY, SCHEMA_VERSION
+from labelclean.store.workdir import atomic_path
+
+COMPRESSION = "zstd"
+
+
+def with_meta(table: pa.Table, table_name: str, model_id: str | None = None, **extra: Any) -> pa.Table:
+    meta = {"table": table_name, "schema_version": SCHEMA_VERSION, "model_id": model_id, **extra}
+    return table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
+
+
+def write_table(path: Path, table: pa.Table, table_name: str, model_id: str | None = None, **extra: Any) -> None:
+    """Write ``table`` atomically (temp file + rename) with labelclean metadata."""
+    table = with_meta(table, table_name, model_id, **extra)
+    with atomic_path(Path(path)) as tmp:
+        pq.write_table(table, tmp, compression=COMPRESSION)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise WorkdirError(f"{path} is not a readable Parquet file ({e})", "delete it and re-run the stage that writes it") from e
+    raw = (schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise WorkdirError(f"{path} was not written by labelclean (no metadata)", "delete it and re-run the stage that writes it")
+    return json.loads(raw)
+
+
+def check_meta(path: Path, meta: dict[str, Any], table_name: str, model_id: str | None = None) -> None:
+    if meta.get("table") != table_name:
+        raise WorkdirError(f"{path} holds a '{meta.get('table')}' table, expected '{table_name}'")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise WorkdirError(
+            f"{path} has schema version {meta.get('schema_version')}, this labelclean reads version {SCHEMA_VERSION}",
+            "re-run the stage that writes it, or use the labelclean version that made this workdir",
+        )
+    if model_id is not None and meta.get("model_id") not in (None, model_id):
+        raise WorkdirError(
+            f"{path} was made with model '{meta.get('model_id')}', not '{model_id}'",
+            "use another --workdir for a different model, or delete the workdir's embeddings/ and later tables",
+        )
+
+
+def read_table(
+    path: Path, table_name: str, model_id: str | None = None, columns: list[str] | None = None
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Read a workdir table after checking its table name, schema version and model identity."""
+    meta = read_meta(path)
+    check_meta(path, meta, table_name, model_id)
+    return pq.read_table(path, columns=columns), meta
+
+
+def part_files(directory: Path) -> list[Path]:
+    """Finished part files in ``directory`` (temp files from interrupted runs are ignored)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("part-*.parquet") if not p.name.startswith("."))
+
+
+def read_parts(directory: Path, table_name: str, model_id: str | None = None) -> tuple[pa.Table | None, dict[str, Any]]:
+    """Read every finished part file in ``directory`` as one table (None when there is none)."""
+    tables, meta = [], {}
+    for path in part_files(directory):
+        meta = read_meta(path)
+        check_meta(path, meta, table_name, model_id)
+        tables.append(pq.read_table(path))
+    if not tables:
+        return None, meta
+    return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete temp files left by a killed writer; returns how many were removed."""
+    if not directory.is_dir():
+        return 0
+    stale = list(directory.glob(".*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def fixed_list(arr: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:
+    """(N, D) numpy array -> Arrow fixed_size_list column."""
+    arr = np.ascontiguousarray(arr)
+    flat = pa.array(arr.reshape(-1).astype(dtype.to_pandas_dtype(), copy=False), type=dtype)
+    return pa.FixedSizeListArray.from_arrays(flat, arr.shape[1])
+
+
+def to_numpy_2d(column: pa.ChunkedArray | pa.Array, dtype=np.float32) -> np.ndarray:
+    """Arrow fixed_size_list column -> (N, D) numpy array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
+    width = column.type.list_size
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape(-1, width).astype(dtype, copy=False)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,102 @@
+"""Typed loaders for the tables later stages share: manifest, classes, embeddings, text.
+
+Everything is joined on ``sample_id``; rows keep the manifest's order (sorted by sample_id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from labelclean.core.errors import WorkdirError
+from labelclean.store.parquet_io import read_parts, read_table, to_numpy_2d
+from labelclean.store.workdir import Workdir
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: int
+    name: str  # as given (folder name or manifest label)
+    prompt_name: str  # how prompts say it ("maple tree" for maple_tree)
+
+
+@dataclass
+class Embedded:
+    """Image embeddings of the usable samples (status ok), L2-normalised, float32."""
+
+    sample_ids: np.ndarray  # (N,) object
+    labels: np.ndarray  # (N,) int64 given label ids
+    X: np.ndarray  # (N, D) float32
+    canonical: np.ndarray  # (N,) object: sample_id whose file is identical (itself if unique)
+    model_id: str
+
+
+@dataclass
+class TextEmbedded:
+    class_ids: np.ndarray  # (P,) int64
+    prompts: list[str]
+    T: np.ndarray  # (P, D) float32, L2-normalised
+    model_id: str
+
+
+def load_manifest(wd: Workdir, columns: list[str] | None = None) -> tuple[pa.Table, dict]:
+    wd.require(wd.manifest, "embed")
+    return read_table(wd.manifest, "manifest", columns=columns)
+
+
+def load_classes(wd: Workdir) -> list[ClassInfo]:
+    wd.require(wd.manifest, "embed")
+    from labelclean.store.parquet_io import read_meta
+
+    meta = read_meta(wd.manifest)
+    return [ClassInfo(int(c["id"]), c["name"], c["prompt_name"]) for c in meta.get("classes", [])]
+
+
+def model_id(wd: Workdir) -> str:
+    """The model identity recorded by `embed` (raises when nothing is embedded yet)."""
+    mid = wd.read_run().get("model", {}).get("model_id")
+    if not mid:
+        raise WorkdirError(f"{wd.root} has no embeddings yet", f"run `labelclean embed DATA -w {wd.root}` first")
+    return mid
+
+
+def load_embeddings(wd: Workdir) -> Embedded:
+    """Join manifest rows with status ok to their embedding (duplicates share one)."""
+    mid = model_id(wd)
+    manifest, _ = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
+    manifest = manifest.filter(pc.equal(manifest["status"], "ok"))
+    emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
+    if emb is not None:
+        emb = emb.filter(pc.equal(emb["status"], "ok"))
+    if emb is None:
+        raise WorkdirError(f"{wd.embeddings_dir} holds no embeddings", f"run `labelclean embed DATA -w {wd.root}`")
+    sample_ids = np.asarray(manifest["sample_id"].to_pylist(), dtype=object)
+    dup = manifest["duplicate_of"].to_pylist()
+    canonical = np.asarray([d if d is not None else s for s, d in zip(sample_ids, dup)], dtype=object)
+    keys = [f"{c}\x00{h}" for c, h in zip(canonical, manifest["sha256"].to_pylist())]
+    emb_keys = {
+        f"{s}\x00{h}": i for i, (s, h) in enumerate(zip(emb["sample_id"].to_pylist(), emb["sha256"].to_pylist()))
+    }
+    missing = [s for s, k in zip(sample_ids, keys) if k not in emb_keys]
+    if missing:
+        raise WorkdirError(
+            f"{len(missing)} usable samples have no embedding yet (first: {missing[0]})",
+            f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
+        )
+    X = to_numpy_2d(emb["embedding"])[[emb_keys[k] for k in keys]]
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    labels = manifest["label_id"].to_numpy().astype(np.int64)
+    return Embedded(sample_ids, labels, X, canonical, mid)
+
+
+def load_text(wd: Workdir) -> TextEmbedded | None:
+    """Prompt embeddings, or None when the workdir has no text encoder (--from-features)."""
+    if not wd.text.exists():
+        return None
+    table, meta = read_table(wd.text, "text", model_id(wd))
+    T = np.array(to_numpy_2d(table["embedding"]), dtype=np.float32)  # writable copy
+    T /= np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
+    return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])

@@ -1,0 +1,104 @@
+"""`labelclean score` on fabricated workdirs: outputs, estimator choice, determinism, errors."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+from workdirgen import make_clustered, make_workdir
+
+from labelclean.cli import app
+from labelclean.evaluation.noise import symmetric_noise
+
+runner = CliRunner()
+
+
+def _wd(path, text=True, n=400, k=4, seed=0):
+    d = make_clustered(n, dim=16, n_classes=k, seed=seed)
+    noisy = symmetric_noise(d.labels, n_classes=k, rate=0.2, seed=seed).labels
+    extras = {"clean_label": [d.class_names[i] for i in d.labels]}
+    if text:
+        return make_workdir(path, d.X, noisy, d.class_names, T=d.T, prompt_class_ids=d.prompt_class_ids, extras=extras)
+    return make_workdir(path, d.X, noisy, d.class_names, extras=extras)
+
+
+def test_score_writes_probs_and_scores(tmp_path):
+    wd = _wd(tmp_path / "w")
+    result = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["summary"]["estimators"] == ["zeroshot", "logreg", "knn"]
+    assert out["counts"] == {"scored": 400, "unlabelled_skipped": 0}
+    names = pq.read_schema(wd.scores).names
+    for est in ("zeroshot", "logreg", "knn", "ensemble"):
+        assert f"{est}_p_given" in names and f"{est}_top3_ids" in names
+    assert sorted(p.name for p in wd.probs_dir.iterdir()) == ["knn.parquet", "logreg.parquet", "zeroshot.parquet"]
+    record = wd.stage_record("score")
+    assert record["config"]["folds"] == 5 and record["inputs"]["model_id"] == "test-model"
+    assert "zeroshot" in result.stderr  # the human table goes to stderr
+
+
+def test_from_features_workdir_skips_zeroshot_and_refuses_it(tmp_path):
+    wd = _wd(tmp_path / "w", text=False)
+    ok = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["summary"]["estimators"] == ["logreg", "knn"]
+    bad = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot"])
+    assert bad.exit_code == 2
+    assert "needs prompt embeddings" in bad.stderr and "text.parquet" in bad.stderr
+
+
+def test_unknown_estimator_and_bad_option_are_usage_errors(tmp_path):
+    wd = _wd(tmp_path / "w")
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "logreg,svm"])
+    assert r.exit_code == 2 and "unknown estimator(s) svm" in r.stderr
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--prompt-aggregation", "max"])
+    assert r.exit_code == 2 and "--prompt-aggregation" in r.stderr
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--knn-nprobe", "0"])
+    assert r.exit_code == 2 and "--knn-nprobe must be >= 1" in r.stderr
+
+
+def test_score_is_deterministic(tmp_path):
+    wd = _wd(tmp_path / "w", n=1200)
+    args = ["score", "-w", str(wd.root), "--estimators", "logreg,knn", "--seed", "7", "--knn-index", "ivf",
+            "--knn-nprobe", "4"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert wd.stage_record("score")["summary"]["estimator_info"]["knn"]["search"] == "faiss-ivf(nlist=69,nprobe=4)"
+    first = {p.name: pq.read_table(p).to_pydict() for p in wd.probs_dir.iterdir()}
+    assert runner.invoke(app, args).exit_code == 0
+    second = {p.name: pq.read_table(p).to_pydict() for p in wd.probs_dir.iterdir()}
+    assert first == second
+
+
+def test_stale_probs_are_removed_when_estimators_change(tmp_path):
+    wd = _wd(tmp_path / "w")
+    assert runner.invoke(app, ["score", "-w", str(wd.root)]).exit_code == 0
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "knn"]).exit_code == 0
+    assert [p.name for p in wd.probs_dir.iterdir()] == ["knn.parquet"]
+    assert "ensemble_p_given" not in pq.read_schema(wd.scores).names
+
+
+def test_score_without_embeddings_says_what_to_run(tmp_path):
+    r = runner.invoke(app, ["score", "-w", str(tmp_path / "empty")])
+    assert r.exit_code == 1
+    assert "manifest.parquet does not exist" in r.stderr and "labelclean embed" in r.stderr
+    assert not (tmp_path / "empty").exists()  # nothing created
+
+
+def test_duplicates_share_probabilities(tmp_path):
+    d = make_clustered(60, dim=8, n_classes=3, seed=1)
+    X = d.X.copy()
+    X[1] = X[0]
+    dup = [None] * 60
+    dup[1] = "c%d/img000000.png" % d.labels[0]
+    wd = make_workdir(tmp_path / "w", X, d.labels, d.class_names, duplicate_of=dup)
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "knn"]).exit_code == 0
+    probs = np.asarray(pq.read_table(wd.probs_dir / "knn.parquet")["probs"].to_pylist())
+    assert np.array_equal(probs[0], probs[1])
+
+
+@pytest.mark.parametrize("cmd", ["score", "select", "evaluate", "noise"])
+def test_help_has_an_example(cmd):
+    r = runner.invoke(app, [cmd, "--help"])
+    assert r.exit_code == 0 and "Example:" in r.stdout
