@@ -146,6 +146,23 @@ def load_rgb(
     return result
 
 
+def load_rgb_bytes(
+    data: bytes | None, *, target_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> DecodeResult:
+    """`load_rgb` for an image held in memory (a tar or Parquet member)."""
+    import io
+
+    if not data:
+        return _failure(Reason.empty, "the member is empty (0 bytes)" if data is not None else "the image cell is null")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _decode_open_file(io.BytesIO(data), target_size, max_pixels)
+    notes = _warning_notes(caught)
+    if result.reason is Reason.ok and notes:
+        result.detail = notes
+    return result
+
+
 def _decode_open_file(f, target_size: int | None, max_pixels: int) -> DecodeResult:
     try:
         img = Image.open(f)

@@ -15,7 +15,9 @@ Folder layout ``root/<class>/**/<file>``:
   ImageFolder), empty folders included, unless ``--classes`` fixes order and names;
 - symlinked files and folders are followed; a folder already visited is not entered again.
 
-Manifest: see `labelclean.ingest.manifest` for columns, aliases and path rules.
+Manifest: see `labelclean.ingest.manifest` for columns, aliases and path rules. WebDataset
+tars and Parquet files holding image bytes: `labelclean.ingest.webdataset`,
+`labelclean.ingest.parquet_images` (members carry a locator, `labelclean.ingest.members`).
 
 Sample ids are paths relative to the data root with ``/`` separators, NFC-normalised.
 """
@@ -50,6 +52,7 @@ class Candidate:
     extras: dict[str, Any]  # extra manifest columns (e.g. clean_label), carried through
     status: Reason | None = None  # only problems found at discovery (missing, outside_root, unlabeled, ...)
     detail: str = ""
+    member: str | None = None  # locator inside a container file (tar/Parquet); see ingest.members
 
 
 @dataclass
@@ -78,6 +81,7 @@ def discover(
     classes_file: Path | None = None,
     root: Path | None = None,
     allow_outside_root: bool = False,
+    label_field: str = "auto",
 ) -> Discovered:
     """List every sample of ``data`` (a folder or a manifest file) with its given label.
 
@@ -93,6 +97,9 @@ def discover(
     allow_outside_root : bool, default=False
         Manifests only: accept paths outside the root (their sample id is then the
         absolute path) instead of marking them ``outside_root``.
+    label_field : str, default="auto"
+        WebDataset tars / Parquet image files only: where the label is (see
+        `labelclean.ingest.webdataset`, `labelclean.ingest.parquet_images`).
 
     Raises
     ------
@@ -105,6 +112,10 @@ def discover(
         raise InputError(f"{data} does not exist", DATA_HINT)
     source = data.resolve()
     named = read_classes_file(Path(classes_file)) if classes_file is not None else None
+    from labelclean.ingest.members import container_kind, discover_container
+
+    if (kind := container_kind(source)) is not None:  # images inside tar / Parquet files
+        return discover_container(source, kind, named, label_field)
     if source.is_dir():
         if root is not None:
             raise InputError(f"a separate data root applies to manifests only, but {data} is a folder", DATA_HINT)

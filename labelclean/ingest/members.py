@@ -1,0 +1,129 @@
+"""Images stored inside container files (WebDataset tars, Parquet with image bytes).
+
+A member is a `Candidate` whose ``path`` is the container file and whose ``member`` is a
+locator string: ``tar:OFFSET:SIZE`` (the byte range of the member's data in an uncompressed
+tar) or ``pq:ROW_GROUP:ROW:COLUMN`` (one cell of a binary column). Its ``sample_id`` is the
+container's path relative to the data root, ``/``, and the member's key.
+
+- `read_member` returns a member's bytes: one seek + read for tars; for Parquet the row
+  group's column is read once and kept (per process) while consecutive members use it, so a
+  container is read sequentially when its members are read in sample_id order.
+- `container_digests` hashes every member of one container in one sequential pass.
+- `shard_key`: all members of one container belong to the same shard, so a shard opens
+  only its own containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from labelclean.core.reasons import Reason
+from labelclean.ingest.decode import FileDigest
+
+
+def shard_key(sample_id: str, member: str | None) -> str:
+    """The key a shard is chosen by: the sample_id, or its container's part for a member."""
+    return sample_id.rsplit("/", 1)[0] if member else sample_id
+
+
+class _RowGroupCache:
+    def __init__(self) -> None:
+        self.key: tuple[str, int, str] | None = None
+        self.values: list[Any] = []
+
+    def get(self, path: Path, group: int, column: str) -> list[Any]:
+        key = (str(path), group, column)
+        if key != self.key:
+            import pyarrow.parquet as pq
+
+            self.values = pq.ParquetFile(path).read_row_group(group, columns=[column]).column(0).to_pylist()
+            self.key = key
+        return self.values
+
+
+_GROUPS = _RowGroupCache()
+
+
+def member_bytes(value: Any) -> bytes | None:
+    """A Parquet image cell as bytes: binary, or a struct with a ``bytes`` field (HF datasets)."""
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
+
+
+def read_member(path: Path, member: str) -> bytes | None:
+    """The member's bytes, or None when the cell holds none. Raises OSError on I/O errors."""
+    kind, _, rest = member.partition(":")
+    if kind == "tar":
+        offset, size = (int(x) for x in rest.split(":"))
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(size)
+        if len(data) != size:
+            raise EOFError(f"the tar ends {size - len(data)} bytes before this member does")
+        return data
+    if kind == "pq":
+        group, row, column = rest.split(":", 2)
+        return member_bytes(_GROUPS.get(path, int(group), column)[int(row)])
+    raise ValueError(f"unknown member locator {member!r}")
+
+
+def digest_bytes(data: bytes | None) -> FileDigest:
+    if data is None:
+        return FileDigest(None, None, Reason.empty, "the image cell is null")
+    if not data:
+        return FileDigest(hashlib.sha256(b"").hexdigest(), 0, Reason.empty, "the member is empty (0 bytes)")
+    return FileDigest(hashlib.sha256(data).hexdigest(), len(data), Reason.ok, "")
+
+
+def container_digests(path: Path, members: list[str]) -> dict[str, FileDigest]:
+    """Digest of every listed member of one container, reading it once in file order."""
+    out: dict[str, FileDigest] = {}
+    order = sorted(members, key=_position)
+    try:
+        if order and order[0].startswith("tar:"):
+            with open(path, "rb") as f:
+                for m in order:
+                    offset, size = (int(x) for x in m.split(":")[1:3])
+                    f.seek(offset)
+                    data = f.read(size)
+                    out[m] = digest_bytes(data) if len(data) == size else FileDigest(
+                        None, None, Reason.truncated, "the tar ends before this member does")
+        else:
+            cache = _RowGroupCache()
+            for m in order:
+                _, group, row, column = m.split(":", 3)
+                out[m] = digest_bytes(member_bytes(cache.get(path, int(group), column)[int(row)]))
+    except OSError as e:
+        for m in order:
+            out.setdefault(m, FileDigest(None, None, Reason.unreadable, f"cannot read the container: {e.strerror or e}"))
+    return out
+
+
+def _position(member: str) -> tuple[int, int]:
+    parts = member.split(":")
+    return int(parts[1]), int(parts[2])
+
+
+def container_kind(source: Path) -> str | None:
+    """``webdataset`` or ``parquet-images`` when DATA holds images inside containers."""
+    from labelclean.ingest.parquet_images import is_parquet_images
+    from labelclean.ingest.webdataset import is_webdataset
+
+    if is_webdataset(source):
+        return "webdataset"
+    if is_parquet_images(source):
+        return "parquet-images"
+    return None
+
+
+def discover_container(source: Path, kind: str, named: list[tuple[str, str]] | None, label_field: str):
+    if kind == "webdataset":
+        from labelclean.ingest.webdataset import discover_webdataset
+
+        return discover_webdataset(source, named, label_field)
+    from labelclean.ingest.parquet_images import discover_parquet_images
+
+    return discover_parquet_images(source, named, label_field)
