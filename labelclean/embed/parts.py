@@ -3,7 +3,8 @@
 A part file ``embeddings/part-{shard:05d}-{seq:05d}.parquet`` holds up to ``chunk_size``
 rows in row groups; it is written as ``.part-....parquet.<random>.tmp`` and renamed when
 complete, so a killed run loses at most the chunk in progress and never leaves a partial
-part behind. Each part records the model identity and the shard count in its metadata.
+part behind. A part is also finished once ``flush_seconds`` (default 30 s) have passed
+since the previous one, so on a slow machine ``kill -9`` loses at most that much work. Each part records the model identity and the shard count in its metadata.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import fcntl
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -48,8 +50,11 @@ class PartWriter:
     """Buffer rows into row groups and rotate part files every ``chunk_size`` rows."""
 
     def __init__(self, directory: Path, shard: Shard, dim: int, dtype: pa.DataType, model_id: str,
-                 chunk_size: int = 1024, row_group: int = 256):
+                 chunk_size: int = 1024, row_group: int = 256, flush_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.directory, self.shard, self.dim, self.dtype = directory, shard, dim, dtype
+        self.flush_seconds, self.clock = flush_seconds, clock
+        self._since = clock()
         self.chunk_size, self.row_group = chunk_size, min(row_group, chunk_size)
         schema = embeddings_schema(dim, dtype)
         self.schema = with_meta(schema.empty_table(), "embeddings", model_id, num_shards=shard.count).schema
@@ -77,9 +82,10 @@ class PartWriter:
             self._buffer.append(head)
             self._buffered += head.num_rows
             self._file_rows += head.num_rows
-            if self._buffered >= self.row_group or self._file_rows >= self.chunk_size:
+            due = self.clock() - self._since >= self.flush_seconds
+            if self._buffered >= self.row_group or self._file_rows >= self.chunk_size or due:
                 self._flush()
-            if self._file_rows >= self.chunk_size:
+            if self._file_rows >= self.chunk_size or due:
                 self._finish_file()
 
     def close(self) -> None:
@@ -124,6 +130,7 @@ class PartWriter:
         self._writer = self._tmp = None
         self._file_rows = 0
         self.seq += 1
+        self._since = self.clock()
 
 
 def next_seq(directory: Path, shard_index: int) -> int:
