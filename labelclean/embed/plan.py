@@ -1,14 +1,23 @@
-"""What `embed` has to do: content hashes, exact duplicates, shard slices and resume.
+"""What `embed` has to do: shard slices, content hashes, exact duplicates and resume.
 
-- Every candidate that discovery did not reject is hashed (sha256 of its bytes).
-- Files with the same hash are one *content*: it is embedded once, for its canonical
-  sample (the smallest sample_id, unless another sample of that content already has a
-  finished embedding, which is then kept so that adding a copy never re-embeds), and the
-  others record ``duplicate_of``.
-- A shard ``I/N`` owns the contents whose stable hash ``int(sha256(key)[:16], 16) % N == I``,
-  where the key is the content hash (or the sample_id when there is none): identical files
-  land in the same shard and adding files never moves existing ones.
+- A shard ``I/N`` owns the samples whose stable hash ``int(sha256(sample_id)[:16], 16) % N
+  == I``: which shard a file belongs to is known from its relative path alone, so a shard
+  reads (hashes, decodes) only its own files, and adding files never moves existing ones.
+  Members of a tar or Parquet file are assigned by the container's path, so every container
+  is read by one shard.
+  A full run is the one shard ``0/1``.
+- Every owned candidate that discovery did not reject is hashed (sha256 of its bytes),
+  through the workdir's `HashCache` (unchanged files are not read again).
+- Within a shard, files with the same hash are one *content*: it is embedded once, for its
+  canonical sample (the smallest sample_id, unless another sample of that content already
+  has a finished embedding, which is then kept so that adding a copy never re-embeds).
 - A content is done when a finished part file holds a row with its (sample_id, sha256).
+- Exact duplicates *across* shards are found when the workdir is finished
+  (`global_scan`), from the stored hashes alone: each content's canonical sample is then
+  the smallest sample_id with a finished row, and every other copy records
+  ``duplicate_of``. On a fresh workdir that is the smallest sample_id of the content, as
+  in a full run, so the manifest is the same however the work was split; a content copied
+  into several shards is embedded once per shard (the extra rows are never read).
 """
 
 from __future__ import annotations
@@ -16,14 +25,16 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Protocol
 
-from labelclean.ingest.decode import FileDigest, file_digest
+from labelclean.ingest.decode import FileDigest
 from labelclean.ingest.discover import Candidate
+from labelclean.ingest.members import shard_key
 from labelclean.core.errors import UsageError
 from labelclean.core.reasons import Reason
 
-SHARD_INDEX_VARS = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX")
+SLURM_INDEX_VAR = "SLURM_ARRAY_TASK_ID"
+SHARD_INDEX_VARS = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", SLURM_INDEX_VAR)
 SHARD_COUNT_VAR = "LABELCLEAN_NUM_SHARDS"
 
 
@@ -32,21 +43,25 @@ class Shard:
     index: int
     count: int
 
-    def owns(self, key: str) -> bool:
-        return shard_of(key, self.count) == self.index
+    def owns(self, sample_id: str) -> bool:
+        return shard_of(sample_id, self.count) == self.index
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
 
 def shard_of(key: str, count: int) -> int:
-    """Stable shard number of a key (content hash or sample_id), in [0, count)."""
+    """Stable shard number of a key (a sample_id), in [0, count)."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) % count
 
 
 def parse_shard(spec: str | None, num_shards: int | None, env: Mapping[str, str] = os.environ) -> Shard | None:
-    """``I/N``, ``auto`` (index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX, count
-    from --num-shards or LABELCLEAN_NUM_SHARDS) or None for a full, unsharded run."""
+    """``I/N``, ``auto`` or None for a full, unsharded run.
+
+    ``auto``: the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job),
+    AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job) or SLURM_ARRAY_TASK_ID minus
+    SLURM_ARRAY_TASK_MIN (Slurm array); the count from --num-shards, else
+    LABELCLEAN_NUM_SHARDS, else (Slurm) SLURM_ARRAY_TASK_COUNT."""
     if spec is None:
         if num_shards is not None:
             raise UsageError("--num-shards needs --shard auto", "or give both at once: --shard I/N")
@@ -65,15 +80,21 @@ def _auto_shard(num_shards: int | None, env: Mapping[str, str]) -> Shard:
     var = next((v for v in SHARD_INDEX_VARS if env.get(v, "").strip()), None)
     if var is None:
         raise UsageError(
-            "--shard auto found neither JOB_COMPLETION_INDEX nor AWS_BATCH_JOB_ARRAY_INDEX",
-            "run it as an indexed batch job, or pass --shard I/N",
+            "--shard auto found none of " + ", ".join(SHARD_INDEX_VARS),
+            "run it as an indexed batch job (Kubernetes Indexed Job, AWS Batch array, Slurm array), or pass --shard I/N",
         )
     count = num_shards if num_shards is not None else env.get(SHARD_COUNT_VAR, "").strip()
+    if count in ("", None) and var == SLURM_INDEX_VAR:
+        count = env.get("SLURM_ARRAY_TASK_COUNT", "").strip()
     if count in ("", None):
         raise UsageError("--shard auto needs the number of shards", f"pass --num-shards N or set {SHARD_COUNT_VAR}")
     if not str(count).isdigit() or not env[var].strip().isdigit():
         raise UsageError(f"--shard auto: {var}={env[var]!r} and shard count {count!r} must be whole numbers")
-    return _checked(int(env[var]), int(count), f"--shard auto ({var}={env[var]})")
+    index = int(env[var])
+    if var == SLURM_INDEX_VAR:  # --array=1-4 numbers tasks from 1
+        first = env.get("SLURM_ARRAY_TASK_MIN", "0").strip()
+        index -= int(first) if first.isdigit() else 0
+    return _checked(index, int(count), f"--shard auto ({var}={env[var]})")
 
 
 def _checked(index: int, count: int, what: str) -> Shard:
@@ -101,9 +122,12 @@ class Scan:
     def n_duplicates(self) -> int:
         return sum(1 for s, c in self.canonical.items() if s != c)
 
-    def key(self, sample_id: str) -> str:
-        """The shard key of a usable sample: its content hash, else its sample_id."""
-        return self.digests[sample_id].sha256 or sample_id
+
+class Digester(Protocol):
+    """`labelclean.embed.hashcache.HashCache`"""
+
+    def digests(self, items: Iterable[Candidate], *, read: bool = True,
+                advance: Callable[[int], None] = ...) -> dict[str, FileDigest | None]: ...
 
 
 def usable(c: Candidate, *, features: bool) -> bool:
@@ -112,51 +136,100 @@ def usable(c: Candidate, *, features: bool) -> bool:
     return c.status is None or (features and c.status == Reason.missing)
 
 
+def owned(candidates: Iterable[Candidate], shard: Shard | None) -> list[Candidate]:
+    return [c for c in candidates if shard is None or shard.owns(shard_key(c.sample_id, c.member))]
+
+
 def scan(
     candidates: Iterable[Candidate],
     done: Mapping[str, set[str]],
+    cache: Digester | None = None,
     *,
+    shard: Shard | None = None,
     features: bool = False,
     advance: Callable[[int], None] = lambda n: None,
 ) -> Scan:
-    """Hash usable candidates and pick one canonical sample per content.
+    """Hash this shard's usable candidates and pick one canonical sample per content.
 
     ``done`` maps a content hash to the sample_ids already embedded for it. With
     ``features`` a file that cannot be read is simply not deduplicated (sha256 None).
     """
-    digests: dict[str, FileDigest] = {}
+    if cache is None:  # hash everything, remember nothing
+        from labelclean.embed.hashcache import HashCache
+
+        cache = HashCache(None)
+    mine = [c for c in owned(candidates, shard) if usable(c, features=features)]
+    found = cache.digests(mine, read=True, advance=advance)
+    digests = {s: _features_digest(d, features) for s, d in found.items()}
+    return _canonical(mine, digests, done)
+
+
+def global_scan(
+    candidates: list[Candidate],
+    done: Mapping[str, set[str]],
+    cache: Digester,
+    own: Scan,
+    *,
+    count: int,
+    features: bool = False,
+) -> Scan | None:
+    """Duplicates across shards, from stored hashes only; None while some shard of ``count``
+    still has a content to embed (or has not hashed its files yet).
+
+    Reads no file: digests come from ``own`` (this run's slice) or the stat-checked cache.
+    """
+    digests = dict(own.digests)
+    pool = [c for c in candidates if usable(c, features=features)]
+    others = cache.digests([c for c in pool if c.sample_id not in digests], read=False)
+    if any(d is None for d in others.values()):
+        return None  # another shard has not hashed it (or it changed since)
+    digests.update({s: _features_digest(d, features) for s, d in others.items()})
+    by_shard: dict[int, list[Candidate]] = {}
+    for c in pool:
+        by_shard.setdefault(shard_of(shard_key(c.sample_id, c.member), count), []).append(c)
+    for group in by_shard.values():
+        sc = _canonical(group, digests, done)
+        if any(s == c and s not in done.get(sc.digests[s].sha256, ()) for s, c in sc.canonical.items()):
+            return None
+    return _canonical(pool, digests, done)
+
+
+def _features_digest(d: FileDigest, features: bool) -> FileDigest:
+    if features and d.reason != Reason.ok:
+        return FileDigest(None, d.size, Reason.ok, "")
+    return d
+
+
+def _canonical(group: list[Candidate], digests: dict[str, FileDigest], done: Mapping[str, set[str]]) -> Scan:
+    """One canonical sample per content among ``group``: the smallest sample_id already
+    embedded for it, else the smallest sample_id."""
+    mine = {c.sample_id: digests[c.sample_id] for c in group}
     by_hash: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        if not usable(c, features=features):
-            continue
-        d = file_digest(c.path)
-        if features and d.reason != Reason.ok:
-            d = FileDigest(None, d.size, Reason.ok, "")
-        digests[c.sample_id] = d
+    for c in group:
+        d = mine[c.sample_id]
         if d.reason == Reason.ok and d.sha256 is not None:
             by_hash.setdefault(d.sha256, []).append(c)
-        advance(1)
-    canonical = {s: s for s, d in digests.items() if d.reason == Reason.ok}
+    canonical = {s: s for s, d in mine.items() if d.reason == Reason.ok}
     conflicts = []
-    for sha, group in by_hash.items():
-        if len(group) < 2:
+    for sha, members in by_hash.items():
+        if len(members) < 2:
             continue
-        ids = [c.sample_id for c in group]
+        ids = [c.sample_id for c in members]
         previous = sorted(set(ids) & done.get(sha, set()))
         first = previous[0] if previous else min(ids)
         canonical.update({s: first for s in ids})
-        if len({c.label for c in group}) > 1:
-            conflicts.append(Conflict(sha, ids, [c.label for c in group]))
-    return Scan(digests, canonical, conflicts)
+        if len({c.label for c in members}) > 1:
+            conflicts.append(Conflict(sha, ids, [c.label for c in members]))
+    return Scan(mine, canonical, conflicts)
 
 
-def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: set[tuple[str, str | None]], shard: Shard | None):
-    """Canonical candidates of this shard without a finished embedding row, in sample_id order."""
+def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: set[tuple[str, str | None]],
+         shard: Shard | None = None) -> list[Candidate]:
+    """Canonical candidates of the scan (and of ``shard``) without a finished embedding row,
+    in sample_id order."""
     out = []
-    for c in candidates:
+    for c in owned(candidates, shard):
         if sc.canonical.get(c.sample_id) != c.sample_id:
-            continue
-        if shard is not None and not shard.owns(sc.key(c.sample_id)):
             continue
         if (c.sample_id, sc.digests[c.sample_id].sha256) not in done_keys:
             out.append(c)
