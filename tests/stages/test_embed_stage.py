@@ -186,7 +186,7 @@ def test_parse_shard():
     for bad, pattern in [("3/3", r"index must be in \[0, N\)"), ("a/b", "not of the form I/N"), ("1", "I/N")]:
         with pytest.raises(UsageError, match=pattern):
             parse_shard(bad, None)
-    with pytest.raises(UsageError, match="found neither JOB_COMPLETION_INDEX"):
+    with pytest.raises(UsageError, match="found none of JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX, SLURM_ARRAY_TASK_ID"):
         parse_shard("auto", 2, {})
     with pytest.raises(UsageError, match="needs the number of shards"):
         parse_shard("auto", None, {"JOB_COMPLETION_INDEX": "0"})
