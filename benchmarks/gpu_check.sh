@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# One prepared GPU check (issue 11 item 4): finishes in < 8 minutes on one GPU node.
+#
+#   benchmarks/gpu_check.sh            # on the GPU node (no network): sizes of the issue
+#   benchmarks/gpu_check.sh --smoke    # anywhere, CPU is fine: tiny sizes, same steps
+#
+# Before: on a machine with network, run benchmarks/prepare_gpu_wheels.sh (fills .whl/ with
+# labelclean's wheel and the pure-Python wheels the node lacks: open_clip_torch, ftfy,
+# wcwidth). This script installs them with `pip install --no-deps --no-index` into a
+# private folder, then runs, each step under its own time limit:
+#   1. embed images/s end to end vs the pure forward pass, ViT-B-32 and ViT-L-14, random
+#      weights, fp16 (CUDA), JPEGs generated here (benchmarks/embed_throughput.py);
+#   2. score + select at 1M and 10M synthetic samples (benchmarks/score_scale.py);
+#   3. one epoch of each trainer at 224 px: mixfix, deft, css (skipped with a message when
+#      this labelclean has no `--method css`).
+# It prints every result and writes them as JSON under $OUT (default bench-out/gpu-check):
+# gpu_check.json (all steps: status, seconds, results) plus each step's log. Exits non-zero
+# when any step failed or ran out of time.
+set -uo pipefail
+
+SMOKE=0
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) SMOKE=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "gpu_check.sh: unknown argument $arg (use --smoke)" >&2; exit 2 ;;
+  esac
+done
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$REPO/bench-out/gpu-check}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lc-gpu-check.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET_S:-450}   # all steps together; the install comes first
+STEPS="$OUT/steps.jsonl"
+: >"$STEPS"
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 NO_COLOR=1
+
+log() { echo "[gpu_check $(($(date +%s) - START))s] $*"; }
+
+# ---- install ---------------------------------------------------------------------------
+SITE="$WORK/site"
+if compgen -G "$REPO/.whl/*.whl" >/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+    "$REPO"/.whl/*.whl || { log "FAIL: pip install of .whl/*.whl"; exit 1; }
+  export PYTHONPATH="$SITE"
+  "$PY" - "$SITE" "$REPO" <<'PYEOF' || { log "FAIL: .whl/ holds an old labelclean; re-run benchmarks/prepare_gpu_wheels.sh"; exit 1; }
+import hashlib, pathlib, sys
+site, repo = map(pathlib.Path, sys.argv[1:])
+stale = [p.relative_to(site) for p in (site / "labelclean").rglob("*.py")
+         if not (repo / p.relative_to(site)).exists()
+         or hashlib.sha256(p.read_bytes()).digest() != hashlib.sha256((repo / p.relative_to(site)).read_bytes()).digest()]
+print(f"installed labelclean matches the source tree: {not stale}" + (f" (first stale: {stale[0]})" if stale else ""))
+sys.exit(1 if stale else 0)
+PYEOF
+elif [ "$SMOKE" = 1 ]; then
+  log "no .whl/: smoke run with this Python's own packages and the source tree"
+  export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+else
+  log "FAIL: $REPO/.whl/ holds no wheels; run benchmarks/prepare_gpu_wheels.sh first"; exit 1
+fi
+"$PY" - <<'PYEOF' | tee "$OUT/environment.txt" || { log "FAIL: imports"; exit 1; }
+import os, platform, torch, open_clip, labelclean
+print(f"python {platform.python_version()}, torch {torch.__version__}, open_clip {open_clip.__version__}, "
+      f"labelclean {labelclean.__version__} from {os.path.dirname(labelclean.__file__)}")
+print(f"cuda available: {torch.cuda.is_available()}" + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()}")
+PYEOF
+DEVICE=$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+if [ "$DEVICE" = cpu ] && [ "$SMOKE" = 0 ]; then
+  log "FAIL: no CUDA device (use --smoke for a CPU run)"; exit 1
+fi
+PREC=$([ "$DEVICE" = cuda ] && echo fp16 || echo fp32)
+
+# ---- steps -----------------------------------------------------------------------------
+FAILED=0
+step() {  # step NAME LIMIT_S CMD...: run CMD under min(LIMIT_S, what is left of the budget)
+  local name=$1 limit=$2; shift 2
+  local left=$((BUDGET - ($(date +%s) - START)))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -le 5 ]; then
+    log "SKIP $name: the ${BUDGET}s budget is spent"; FAILED=1
+    echo "{\"step\": \"$name\", \"status\": \"no time left\"}" >>"$STEPS"; return
+  fi
+  log "$name (limit ${limit}s): $*"
+  local t0=$(date +%s) rc
+  timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  tail -n 12 "$OUT/$name.log"
+  local status=ok
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then status=timeout; FAILED=1
+  elif [ $rc -eq 99 ]; then status=skipped
+  elif [ $rc -ne 0 ]; then status="failed (exit $rc)"; FAILED=1; fi
+  log "$name: $status in $(($(date +%s) - t0))s"
+  echo "{\"step\": \"$name\", \"status\": \"$status\", \"seconds\": $(($(date +%s) - t0)), \"limit_s\": $limit}" >>"$STEPS"
+}
+
+if [ "$SMOKE" = 1 ]; then
+  N_B32=64; N_L14=16; L14=ViT-B-32; FWD=2; SCALE_1M=2000; SCALE_10M=4000; N_TRAIN=48; TRAIN_MODEL=ViT-B-32
+else
+  N_B32=12000; N_L14=4000; L14=ViT-L-14; FWD=10; SCALE_1M=1000000; SCALE_10M=10000000; N_TRAIN=3000; TRAIN_MODEL=ViT-B-32
+fi
+
+# 1. embed throughput (JPEGs generated by embed_throughput.py, in a process pool)
+step embed_vit_b_32 100 "$PY" "$REPO/benchmarks/embed_throughput.py" --model ViT-B-32 --generate "$N_B32" \
+  --device "$DEVICE" --precision "$PREC" --forward-batches "$FWD" --no-rss --json "$OUT/embed_vit_b_32.json"
+step embed_vit_l_14 100 "$PY" "$REPO/benchmarks/embed_throughput.py" --model "$L14" --generate "$N_L14" \
+  --device "$DEVICE" --precision "$PREC" --forward-batches "$FWD" --no-rss --json "$OUT/embed_vit_l_14.json"
+
+# 2. score + select at scale (the score-scale engineer's benchmark; it prints its own table)
+SCALE_HELP=$("$PY" "$REPO/benchmarks/score_scale.py" --help 2>&1)
+SCALE_EXTRA=()
+grep -q -- "--device" <<<"$SCALE_HELP" && SCALE_EXTRA+=(--device "$DEVICE")
+BIG_FLAG=$(grep -o -E -- "--[a-z0-9-]*10m[a-z0-9-]*" <<<"$SCALE_HELP" | head -n1)
+step score_select_1m 120 "$PY" "$REPO/benchmarks/score_scale.py" --sizes "$SCALE_1M" "${SCALE_EXTRA[@]}"
+step score_select_10m 200 "$PY" "$REPO/benchmarks/score_scale.py" --sizes "$SCALE_10M" ${BIG_FLAG:+$BIG_FLAG} "${SCALE_EXTRA[@]}"
+
+# 3. one epoch of each trainer at 224 px on a small generated workdir
+step train_prepare 90 "$PY" -c "
+import sys; sys.path.insert(0, '$REPO/benchmarks')
+from pathlib import Path
+from embed_throughput import generate_jpegs, random_weights
+generate_jpegs(Path('$WORK/train-data'), $N_TRAIN, 10)
+random_weights('$TRAIN_MODEL', Path('$WORK/random.safetensors'))
+" 
+step train_run_pipeline 90 "$PY" -m labelclean -q run "$WORK/train-data" -w "$WORK/train-w" -m "$TRAIN_MODEL" \
+  --pretrained "$WORK/random.safetensors" --device "$DEVICE" --precision "$PREC"
+for method in mixfix deft css; do
+  if [ "$method" = css ] && ! "$PY" -m labelclean train --help 2>&1 | grep -q "css"; then
+    log "SKIP train_css: this labelclean has no --method css (the css engineer's branch is not merged)"
+    echo '{"step": "train_css", "status": "skipped: --method css is unknown"}' >>"$STEPS"
+    continue
+  fi
+  extra=(); [ "$method" = deft ] && extra=(--ft-epochs 1)
+  step "train_$method" 90 "$PY" -m labelclean -q train -w "$WORK/train-w" --method "$method" --epochs 1 \
+    --image-size 224 "${extra[@]}" --json
+done
+
+# ---- summary ---------------------------------------------------------------------------
+"$PY" - "$OUT" "$SMOKE" "$DEVICE" "$(($(date +%s) - START))" "$FAILED" <<'PYEOF'
+import json, pathlib, sys
+out, smoke, device, seconds, failed = pathlib.Path(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+steps = [json.loads(l) for l in (out / "steps.jsonl").read_text().splitlines() if l.strip()]
+for s in steps:
+    j = out / f"{s['step']}.json"
+    if j.exists():
+        s["result"] = json.loads(j.read_text())
+    log = out / f"{s['step']}.log"
+    if log.exists():
+        s["log_tail"] = log.read_text()[-2000:]
+summary = {"smoke": smoke, "device": device, "seconds": seconds, "ok": not failed,
+           "environment": (out / "environment.txt").read_text(), "steps": steps}
+(out / "gpu_check.json").write_text(json.dumps(summary, indent=2))
+print(f"gpu_check: {'OK' if not failed else 'FAILED'} in {seconds}s on {device}; JSON in {out / 'gpu_check.json'}")
+for s in steps:
+    r = s.get("result", {})
+    extra = ""
+    if "ratio_embed_to_forward" in r:
+        extra = (f": forward {r['forward_before']['img_s']:.0f} img/s, embed {r['embed']['embed_img_s']} img/s "
+                 f"({r['ratio_embed_to_forward']:.0%})")
+    print(f"  {s['step']}: {s['status']}{extra}")
+PYEOF
+exit $FAILED
