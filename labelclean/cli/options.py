@@ -82,8 +82,9 @@ OPTIONS: dict[str, Opt] = {
     "seed": _opt("--seed", help="Random seed (recorded in run.json).", pipeline=True,
                  feeds=("score.seed", "select.seed", "noise.seed", "train.seed")),
     # embed
-    "data": _opt(help="Image folder (root/<class>/<image>) or a .csv/.tsv/.jsonl/.parquet manifest with path and "
-                 "label columns.", feeds="embed.data", argument=True, pipeline=True,
+    "data": _opt(help="Image folder (root/<class>/<image>), a .csv/.tsv/.jsonl/.parquet manifest with path and "
+                 "label columns, WebDataset .tar shards (a .tar or a folder of them) or Parquet files holding the "
+                 "image bytes (img2dataset, Hugging Face).", feeds="embed.data", argument=True, pipeline=True,
                  extra=(("show_default", False),)),
     "model": _opt("--model", "-m", help="open_clip model name (e.g. ViT-B-32, ViT-L-14), local-dir:PATH or "
                   "hf-hub:ORG/REPO.", feeds="embed.model", pipeline=True),
@@ -102,8 +103,9 @@ OPTIONS: dict[str, Opt] = {
                       "per line containing {}.", feeds="embed.templates", pipeline=True),
     "descriptions": _opt("--descriptions", help="Class descriptions (bundled name or .yaml file); uncovered classes "
                          "use --templates.", feeds="embed.descriptions", pipeline=True),
-    "shard": _opt("--shard", help="Embed only slice I of N (I/N), or `auto`: I from JOB_COMPLETION_INDEX or "
-                  "AWS_BATCH_JOB_ARRAY_INDEX.", feeds="embed.shard"),
+    "shard": _opt("--shard", help="Embed only slice I of N (I/N; files are assigned by a hash of their relative "
+                  "path, and a shard reads only its own), or `auto`: I from JOB_COMPLETION_INDEX, "
+                  "AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID.", feeds="embed.shard"),
     "num_shards": _opt("--num-shards", help="N for --shard auto (else the LABELCLEAN_NUM_SHARDS environment "
                        "variable).", feeds="embed.num_shards"),
     "from_features": _opt("--from-features", help="Import precomputed embeddings instead of running a model: .npy "
@@ -111,6 +113,9 @@ OPTIONS: dict[str, Opt] = {
                           feeds="embed.from_features"),
     "max_pixels": _opt("--max-pixels", help="Refuse images with more pixels (too_large).", feeds="embed.max_pixels"),
     "dtype": _opt("--dtype", help="Stored embedding type: float16 or float32.", feeds="embed.dtype"),
+    "label_field": _opt("--label-field", help="WebDataset tars: cls, txt or json:FIELD (the {key}.cls, {key}.txt or "
+                        "a {key}.json field); Parquet files with image bytes: the label column; auto: the first "
+                        "present.", feeds="embed.label_field", pipeline=True),
     "chunk_size": _opt("--chunk-size", help="Rows per part file.", feeds="embed.chunk_size",
                        extra=(("hidden", True),)),
     # score

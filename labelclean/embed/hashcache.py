@@ -2,7 +2,7 @@
 
 ``W/hashes/hashes-{index:05d}-of-{count:05d}.parquet`` holds one row per file a run (or
 shard) hashed: ``sample_id``, the file's ``size``, ``mtime_ns`` and ``inode`` when it was
-hashed, and the digest (``sha256``, ``reason``, ``detail``). A later run stats the file
+hashed, and the digest (``sha256``, ``bytes``, ``reason``, ``detail``). A later run stats the file
 (no read) and reuses the digest when all three still match; anything else is hashed again.
 
 Each shard writes only its own file (atomically, under its shard lock), so shards of one
@@ -40,6 +40,7 @@ SCHEMA = pa.schema(
         ("mtime_ns", pa.int64()),
         ("inode", pa.int64()),
         ("sha256", pa.string()),
+        ("bytes", pa.int64()),  # the content's size (a member's, not its container's)
         ("reason", pa.string()),
         ("detail", pa.string()),
     ]
@@ -77,8 +78,8 @@ class HashCache:
             t = pq.read_table(path, schema=SCHEMA).to_pydict()
         except Exception:  # a damaged cache is only a cache: it is rebuilt by hashing
             return
-        for s, size, mt, ino, sha, reason, detail in zip(*(t[n] for n in SCHEMA.names)):
-            self.entries[s] = Entry(size, mt, ino, FileDigest(sha, size, Reason(reason), detail or ""))
+        for s, size, mt, ino, sha, n, reason, detail in zip(*(t[n] for n in SCHEMA.names)):
+            self.entries[s] = Entry(size, mt, ino, FileDigest(sha, n, Reason(reason), detail or ""))
 
     def digests(self, items: Iterable[Candidate], *, read: bool = True,
                 advance: Callable[[int], None] = lambda n: None) -> dict[str, FileDigest | None]:
@@ -165,7 +166,7 @@ class HashCache:
         cols = {n: [] for n in SCHEMA.names}
         for s in ids:
             e = self.fresh[s]
-            for name, value in zip(SCHEMA.names, (s, e.size, e.mtime_ns, e.inode, e.digest.sha256,
+            for name, value in zip(SCHEMA.names, (s, e.size, e.mtime_ns, e.inode, e.digest.sha256, e.digest.size,
                                                   e.digest.reason.value, e.digest.detail)):
                 cols[name].append(value)
         write_table(final, pa.Table.from_pydict(cols, schema=SCHEMA), "hashes", None, shard=f"{index}/{count}")

@@ -38,6 +38,7 @@ class EmbedConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     dtype: str = "float16"
     chunk_size: int = 1024
+    label_field: str = "auto"  # WebDataset tars / Parquet image files: cls, txt, json:FIELD or a column
 
     def validate(self) -> None:
         if self.dtype not in EMBED_DTYPES:

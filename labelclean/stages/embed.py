@@ -1,20 +1,27 @@
 """embed: DATA -> manifest.parquet, embeddings/part-*.parquet, text.parquet, run.json.
 
-Steps: discover the files; hash every usable one (exact duplicates are embedded once, see
-`embed_plan`); embed the contents not yet in a finished part file, streaming them through a
-DataLoader into part files of ``chunk_size`` rows (`embed_io`); then write
-manifest.parquet (every file with its status: discovery, hashing and decoding reasons
-combined, duplicates inheriting their original's) and text.parquet (class prompts).
+Steps: discover the files; hash every usable one of this run's slice through the workdir's
+hash cache (W/hashes/, `embed.hashcache`: unchanged files are not read again; exact
+duplicates are embedded once, see `embed.plan`); embed the contents not yet in a finished
+part file, streaming them through a DataLoader into part files of ``chunk_size`` rows or
+30 s of work (`embed.parts`); then write manifest.parquet (every file with its status:
+discovery, hashing and decoding reasons combined, duplicates across the whole dataset
+inheriting their original's) and text.parquet (class prompts).
+
+The model is built only when there is an image to embed or a prompt table to write
+(`embed.lazy_model`): a re-run over an unchanged folder reads no image and loads no model.
 
 Resume: a part file exists only when complete, so after Ctrl-C or ``kill -9`` the same
 command embeds only what is missing; an unchanged folder embeds nothing; a workdir holding
 embeddings of another model is refused.
 
-Shards (``--shard I/N``): each shard embeds its slice into its own part files and holds the
-workdir lock *shared* plus a per-shard lock, so the shards of one workdir can run at once
-(e.g. on a shared filesystem). manifest.parquet and text.parquet are written by whichever
-shard finds every slice finished when it ends, or by a later run without ``--shard``
-(which then embeds nothing new). run.json gets one ``embed-shard-I-of-N`` record per shard.
+Shards (``--shard I/N``): a shard owns the files whose sample_id hashes to it (members of a
+tar or Parquet file: by the container) and reads only those. It embeds them into its own
+part files and holds the workdir lock *shared* plus a per-shard lock, so the shards of one
+workdir can run at once (e.g. on a shared filesystem). manifest.parquet and text.parquet are
+written by whichever shard finds, from the stored hashes and part files alone, that every
+shard is done, or by a later run without ``--shard`` (which then embeds nothing new).
+run.json gets one ``embed-shard-I-of-N`` record per shard.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import EmbedConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
-from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.embed.hashcache import HashCache
+from labelclean.embed.plan import Scan, Shard, global_scan, owned, parse_shard, scan, todo, usable
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
+HASHES_DIR = "hashes"  # W/hashes/: the content-hash cache
 
 
 @dataclass
@@ -62,7 +71,7 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
     seconds: dict[str, float] = {}
     with Timer() as total:
         with Timer() as t:
-            found = discover(cfg.data, classes_file=cfg.classes_file)
+            found = discover(cfg.data, classes_file=cfg.classes_file, label_field=cfg.label_field)
         seconds["discover"] = t.seconds
         run = _Run(wd, cfg, found, shard)
         with embed_io.embed_lock(wd, shard):
@@ -87,6 +96,8 @@ def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finishe
     if run.shard is not None and finished:
         stages.append("embed")
     model = {**run.source.identity, "model_id": run.source.model_id}
+    if not run.features:
+        summary["model_loaded"] = run.source.loaded
     with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
         for stage in stages:
             run.wd.update_run(stage, record, model=model)
@@ -94,21 +105,25 @@ def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finishe
 
 
 def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], dict[str, int]]:
-    """Load the model, hash, and embed this run's missing contents into part files."""
+    """Hash this run's slice and embed its missing contents into part files (the model is
+    built only when there is something to embed)."""
     with Timer() as t:
-        run.source = _load_source(run)
-    seconds["load_model"] = t.seconds
+        run.source = _source(run)
+    seconds["model_id"] = t.seconds
     done = embed_io.read_done(run.wd, run.source.model_id, run.shard)
     removed = embed_io.remove_stale_temps(run.wd.embeddings_dir, run.shard)
-    by_hash: dict[str, set[str]] = {}
-    for s, h in zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()):
-        by_hash.setdefault(h, set()).add(s)
+    cache = HashCache(run.wd.root / HASHES_DIR)
     with Timer() as t:
-        run.scan = _hash_all(run, by_hash)
+        run.scan = _hash_all(run, _by_hash(done), cache)
+        cache.save(run.shard)
     seconds["hash"] = t.seconds
     done_keys = set(zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()))
-    items = todo(run.found.candidates, run.scan, done_keys, run.shard)
-    owned = len(todo(run.found.candidates, run.scan, set(), run.shard))
+    items = todo(run.found.candidates, run.scan, done_keys)
+    n_owned = len(todo(run.found.candidates, run.scan, set()))
+    if items and not run.features:
+        with Timer() as t:
+            run.source.load()
+        seconds["load_model"] = t.seconds
     with Timer() as t:
         slice_counts = _embed_items(run, items)
     seconds["embed"] = t.seconds
@@ -119,7 +134,9 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
         "duplicate_label_conflicts": len(run.scan.conflicts),
         "conflict_examples": [vars(c) for c in run.scan.conflicts[:5]],
         "embedded_now": len(items),
-        "reused": owned - len(items),
+        "reused": n_owned - len(items),
+        "hashed_now": cache.hashed,
+        "hash_cache_hits": cache.hits,
         "images_per_s": round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
         "removed_temp_parts": removed,
         "shard": str(run.shard) if run.shard else None,
@@ -127,21 +144,28 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
     return summary, slice_counts
 
 
-def _load_source(run: _Run) -> Any:
+def _by_hash(done: pa.Table) -> dict[str | None, set[str]]:
+    by_hash: dict[str | None, set[str]] = {}
+    for s, h in zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()):
+        by_hash.setdefault(h, set()).add(s)
+    return by_hash
+
+
+def _source(run: _Run) -> Any:
     if run.features:
         from labelclean.embed.features import load_features
 
         return load_features(run.cfg.from_features, run.found.candidates, run.found.root)
-    from labelclean.model.encoder import load_encoder
+    from labelclean.embed.lazy_model import LazyEncoder
 
     cfg = run.cfg
-    return load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    return LazyEncoder(cfg.model, cfg.pretrained, cfg.device, cfg.precision, run.wd.read_run().get("model"))
 
 
-def _hash_all(run: _Run, done_by_hash: dict[str, set[str]]) -> Scan:
-    n = sum(1 for c in run.found.candidates if usable(c, features=run.features))
-    with console.progress("Hashing", total=n, unit="files") as bar:
-        return scan(run.found.candidates, done_by_hash, features=run.features, advance=bar.advance)
+def _hash_all(run: _Run, done_by_hash: dict[str | None, set[str]], cache: HashCache) -> Scan:
+    mine = [c for c in owned(run.found.candidates, run.shard) if usable(c, features=run.features)]
+    with console.progress("Hashing", total=len(mine), unit="files") as bar:
+        return scan(mine, done_by_hash, cache, features=run.features, advance=bar.advance)
 
 
 def _embed_items(run: _Run, items: list) -> dict[str, int]:
@@ -175,7 +199,9 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
 def _batch_size(run: _Run) -> int:
     from labelclean.embed.images import auto_batch_size
 
-    return run.cfg.batch_size or auto_batch_size(run.source.device.type)
+    src = run.source
+    model = src.model if getattr(src, "loaded", False) else None
+    return run.cfg.batch_size or auto_batch_size(src.device.type, model)
 
 
 def _workers(run: _Run) -> int:
@@ -193,26 +219,34 @@ def _source_summary(run: _Run) -> dict[str, Any]:
 
 
 def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
-    """Write manifest.parquet and text.parquet once every content has its embedding row."""
+    """Write manifest.parquet and text.parquet once every shard has embedded its contents."""
     with Timer() as t:
-        lookup = embed_outputs.done_lookup(embed_io.read_done(run.wd, run.source.model_id, None))
-        missing = embed_outputs.missing_canonical(run.scan, lookup)
-        if missing:
+        done = embed_io.read_done(run.wd, run.source.model_id, None)
+        count = run.shard.count if run.shard else 1
+        whole = global_scan(run.found.candidates, _by_hash(done), HashCache(run.wd.root / HASHES_DIR), run.scan,
+                            count=count, features=run.features)
+        if whole is None:
             return None
-        table = embed_outputs.build_manifest(run.found, run.scan, lookup, features=run.features)
+        lookup = embed_outputs.done_lookup(done)
+        if embed_outputs.missing_canonical(whole, lookup):
+            return None
+        table = embed_outputs.build_manifest(run.found, whole, lookup, features=run.features)
         counts = embed_outputs.write_manifest(run.wd, run.found, table, run.source.model_id)
     seconds["manifest"] = t.seconds
     with Timer() as t:
         text = _text(run)
     seconds["text"] = t.seconds
-    return {"counts": counts, "text": vars(text)}
+    return {"counts": counts, "text": vars(text), "duplicates": whole.n_duplicates,
+            "duplicate_label_conflicts": len(whole.conflicts),
+            "conflict_examples": [vars(c) for c in whole.conflicts[:5]]}
 
 
 def _text(run: _Run) -> embed_outputs.TextResult:
     if run.features:
         embed_outputs.drop_stale_text(run.wd, run.source.model_id)
         return embed_outputs.TextResult(skipped="features have no text encoder")
-    if not run.source.has_text:
+    # a text.parquet of this model proves it has a text tower: reuse it without loading
+    if (run.source.loaded or not run.wd.text.exists()) and not run.source.has_text:
         return embed_outputs.TextResult(skipped="the model has no text encoder")
     return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,
                                     descriptions=run.cfg.descriptions)

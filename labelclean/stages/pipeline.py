@@ -114,7 +114,8 @@ def data_stamp(cfg: Any) -> str:
     """Fingerprint of what `embed` would find: files, labels, sizes, mtimes and classes."""
     from labelclean.ingest.discover import discover
 
-    found = discover(cfg.data, classes_file=getattr(cfg, "classes_file", None))
+    found = discover(cfg.data, classes_file=getattr(cfg, "classes_file", None),
+                     label_field=getattr(cfg, "label_field", "auto"))
     h = hashlib.sha256()
     h.update(repr([(c.id, c.name, c.prompt_name) for c in found.classes]).encode())
     for c in found.candidates:

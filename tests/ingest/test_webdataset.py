@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
+from containergen import jpeg_bytes, write_tar
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 from labelclean.ingest.decode import load_rgb_bytes
 from labelclean.ingest.discover import discover
 from labelclean.ingest.members import container_digests, read_member, shard_key
-
-
-def jpeg_bytes(color, size=(20, 20)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "JPEG", quality=95)
-    return buf.getvalue()
-
-
-def write_tar(path, members: dict[str, bytes]):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
 
 
 @pytest.fixture
