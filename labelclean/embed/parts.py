@@ -10,7 +10,6 @@ since the previous one, so on a slow machine ``kill -9`` loses at most that much
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import secrets
@@ -179,38 +178,12 @@ def check_model(wd: Workdir, path: Path, meta: dict, model_id: str) -> None:
 
 @contextlib.contextmanager
 def embed_lock(wd: Workdir, shard: Shard | None) -> Iterator[None]:
-    """A full run holds the workdir lock; a shard holds it shared plus its own shard lock,
-    so shards run side by side while every other writer (and a full run) waits."""
-    if shard is None:
-        with wd.lock():
-            yield
-        return
-    wd.ensure()
-    with _flock(wd.lock_file, fcntl.LOCK_SH, f"work directory {wd.root} is in use by another labelclean process"):
-        msg = f"shard {shard.index} of {wd.root} is already being embedded by another process"
-        with _flock(wd.root / f".lock-shard-{shard.index:05d}", fcntl.LOCK_EX, msg):
-            yield
-
-
-@contextlib.contextmanager
-def run_json_lock(wd: Workdir) -> Iterator[None]:
-    """Serialise run.json updates of concurrent shards (held for milliseconds; blocking)."""
-    fd = os.open(wd.root / ".lock-run-json", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """A full run holds the workdir's writer lock; a shard only its own shard lock, so shards
+    run side by side while every other writer (and a full run) is refused (see `Workdir`)."""
+    with (wd.lock() if shard is None else wd.shard_lock(shard.index)):
         yield
-    finally:
-        os.close(fd)
 
 
-@contextlib.contextmanager
-def _flock(path: Path, mode: int, message: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise WorkdirError(message, "wait for it to finish, or use another --workdir") from e
-        yield
-    finally:
-        os.close(fd)
+def run_json_lock(wd: Workdir) -> contextlib.AbstractContextManager:
+    """Serialise run.json updates of concurrent shards."""
+    return wd.run_json_lock()

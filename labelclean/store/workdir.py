@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from labelclean import __version__
 from labelclean.core.errors import WorkdirError
@@ -96,29 +95,73 @@ class Workdir:
         return artefact
 
     # ---- locking ---------------------------------------------------------------------
+    # Every lock is a `filelock.FileLock` (flock on POSIX, msvcrt on Windows), released by the
+    # operating system when its process dies, so a killed run never leaves a stale lock.
+    #   .lock                  the writer lock: held by every stage that writes the workdir
+    #   .lock-shard-IIIII      one per embed shard, held while that shard runs
+    #   .lock-run-json         serialises run.json updates of concurrent shards (milliseconds)
+    #   .lock.pid              the pid of the writer-lock holder, for the error message
+    def _file_lock(self, name: str, timeout: float = 0) -> Any:
+        return new_file_lock(self.root / name, timeout)
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock so that two processes never write the same workdir.
+        """Hold the workdir exclusively so that two processes never write it at once.
 
-        flock is released by the kernel when the process dies, so a killed run never
-        leaves a stale lock behind.
+        Also takes every shard lock, so it waits for no running `embed --shard` and none can
+        start meanwhile (a shard needs this lock for a moment to take its own).
         """
         self.ensure()
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self._try(self._file_lock(self.lock_file.name), self._busy_message))
+            pid_file = self.root / ".lock.pid"
+            atomic_write_text(pid_file, str(os.getpid()))
+            for shard_lock in sorted(self.root.glob(".lock-shard-*")):
+                if shard_lock.name.endswith(".pid"):
+                    continue
+                index = int(shard_lock.name.rsplit("-", 1)[1])
+                msg = f"work directory {self.root} is in use: shard {index} is being embedded by another process"
+                stack.enter_context(self._try(self._file_lock(shard_lock.name), lambda m=msg: m))
+            yield
+
+    @contextlib.contextmanager
+    def shard_lock(self, index: int) -> Iterator[None]:
+        """Hold shard ``index`` of `embed --shard`: shards of one workdir run side by side,
+        while the writer lock (any other stage, a full embed) waits for all of them."""
+        self.ensure()
+        shard = self._file_lock(f".lock-shard-{index:05d}")
+        with contextlib.ExitStack() as stack:
+            with self._try(self._file_lock(self.lock_file.name), self._busy_message):
+                msg = f"shard {index} of {self.root} is already being embedded by another process"
+                stack.enter_context(self._try(shard, lambda: msg))
+            yield
+
+    @contextlib.contextmanager
+    def run_json_lock(self) -> Iterator[None]:
+        """Serialise run.json updates of concurrent shards (blocking; held for milliseconds)."""
+        self.ensure()
+        with self._file_lock(".lock-run-json", timeout=-1):
+            yield
+
+    def _busy_message(self) -> str:
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as e:
-                other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                raise WorkdirError(
-                    f"work directory {self.root} is in use by another labelclean process (pid {other})",
-                    "wait for it to finish, or use another --workdir",
-                ) from e
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            other = (self.root / ".lock.pid").read_text().strip() or "?"
+        except OSError:
+            other = "?"
+        return f"work directory {self.root} is in use by another labelclean process (pid {other})"
+
+    @contextlib.contextmanager
+    def _try(self, file_lock: Any, message: Callable[[], str]) -> Iterator[None]:
+        from filelock import Timeout
+
+        try:
+            file_lock.acquire()
+        except Timeout as e:
+            raise WorkdirError(message(), "wait for it to finish, or use another --workdir") from e
+        try:
             yield
         finally:
-            os.close(fd)
+            file_lock.release()
 
     # ---- run.json --------------------------------------------------------------------
     def read_run(self) -> dict[str, Any]:
@@ -145,6 +188,18 @@ class Workdir:
 
     def stage_record(self, stage: str) -> dict[str, Any]:
         return self.read_run().get("stages", {}).get(stage, {})
+
+
+def new_file_lock(path: Path, timeout: float) -> Any:
+    """A `filelock.FileLock` on ``path`` (``timeout`` 0: try once; -1: wait), one per call
+    (never a shared singleton), keeping the lock file, on any filelock version since 3.12."""
+    import inspect
+
+    from filelock import FileLock
+
+    wanted = {"is_singleton": False, "preserve_lock_file": True}
+    params = inspect.signature(FileLock.__init__).parameters
+    return FileLock(path, timeout=timeout, **{k: v for k, v in wanted.items() if k in params})
 
 
 def _now() -> str:

@@ -76,7 +76,7 @@ def test_shard_locks(tmp_path):
         with pytest.raises(WorkdirError, match=r"shard 0 of .* is already being embedded"):
             with embed_lock(wd, Shard(0, 2)):
                 pass
-        with pytest.raises(WorkdirError, match="in use by another labelclean process"):
+        with pytest.raises(WorkdirError, match=r"is in use: shard 0 is being embedded by another process"):
             with wd.lock():
                 pass
     with wd.lock():
