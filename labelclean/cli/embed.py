@@ -19,12 +19,18 @@ def embed(o: Given) -> None:
     unusable), W/embeddings/part-*.parquet (L2-normalised vectors; exact duplicate files are
     embedded once), W/text.parquet (one row per class prompt) and W/run.json.
 
-    Resumable: after Ctrl-C or a crash, run the same command again; it embeds only what is
-    missing, and nothing at all for an unchanged folder. Files added later are embedded alone.
+    DATA may also be WebDataset .tar shards or Parquet files holding image bytes (see
+    --label-field); their members are embedded like files.
 
-    Sharding: --shard I/N embeds a disjoint slice (by file content) into its own part files;
-    the shards of one workdir may run at the same time. The last shard to finish writes the
-    manifest; otherwise run the command once more without --shard after all shards are done.
+    Resumable: after Ctrl-C or a crash, run the same command again; it embeds only what is
+    missing. Over an unchanged folder it reads no image and loads no model (content hashes are
+    cached in W/hashes/). Files added later are embedded alone.
+
+    Sharding: --shard I/N embeds the files whose relative path hashes to slice I, reading only
+    those, into its own part files; the shards of one workdir may run at the same time, and
+    duplicates across shards are found from the stored hashes. The last shard to finish writes
+    the manifest; otherwise run the command once more without --shard after all shards are done.
+    --shard auto reads the index from Kubernetes, AWS Batch or Slurm (see examples/).
 
     Example:
 
@@ -32,6 +38,7 @@ def embed(o: Given) -> None:
       labelclean embed photos/ -w work
       labelclean embed labels.csv -w work -m ViT-B-16 --precision fp32
       labelclean embed photos/ -w work --shard 0/4
+      labelclean embed shards/ -w work --label-field json:label
       labelclean embed photos/ -w work --from-features feats.parquet
     """
     from labelclean.stages.embed import run_embed
