@@ -23,9 +23,19 @@ from labelclean.core.reasons import Reason
 from labelclean.ingest.decode import FileDigest
 
 
+CONTAINER_SUFFIXES = (".tar", ".parquet", ".pq")
+
+
 def shard_key(sample_id: str, member: str | None) -> str:
-    """The key a shard is chosen by: the sample_id, or its container's part for a member."""
-    return sample_id.rsplit("/", 1)[0] if member else sample_id
+    """The key a shard is chosen by: the sample_id, or for a member its container's relative
+    path (the shortest prefix of the sample_id ending in .tar/.parquet/.pq: keys may hold '/')."""
+    if not member:
+        return sample_id
+    parts = sample_id.split("/")
+    for n in range(1, len(parts)):
+        if parts[n - 1].lower().endswith(CONTAINER_SUFFIXES):
+            return "/".join(parts[:n])
+    return sample_id.rsplit("/", 1)[0]
 
 
 class _RowGroupCache:
@@ -99,6 +109,9 @@ def container_digests(path: Path, members: list[str]) -> dict[str, FileDigest]:
     except OSError as e:
         for m in order:
             out.setdefault(m, FileDigest(None, None, Reason.unreadable, f"cannot read the container: {e.strerror or e}"))
+    except Exception as e:  # pyarrow raises its own types on a damaged Parquet file
+        for m in order:
+            out.setdefault(m, FileDigest(None, None, Reason.corrupt, f"cannot read the container: {e}"))
     return out
 
 

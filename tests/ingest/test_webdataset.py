@@ -50,6 +50,9 @@ def test_webdataset_members_get_ids_labels_and_reasons(shards):
     assert load_rgb_bytes(read_member(k3.path, k3.member)).reason == Reason.not_image
     assert shard_key(k0.sample_id, k0.member) == "train-000.tar"
     assert shard_key("a/b.jpg", None) == "a/b.jpg"
+    k4 = by_id["train-001.tar/dir/k4"]
+    assert shard_key(k4.sample_id, k4.member) == "train-001.tar"  # keys may hold '/'
+    assert shard_key("sub/x.parquet/0001", "pq:0:1:jpg") == "sub/x.parquet"
 
 
 def test_json_label_field_and_bad_option(shards):

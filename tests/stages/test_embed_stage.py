@@ -241,4 +241,4 @@ def test_auto_workers_rule():
     from labelclean.embed.images import auto_workers
 
     assert auto_workers("cpu", 2) == 0 and auto_workers("cpu", 8) == 2 and auto_workers("cpu", 4) == 1
-    assert auto_workers("cuda", 2) == 1 and auto_workers("cuda", 32) == 8
+    assert auto_workers("cuda", 2) == 1 and auto_workers("cuda", 16) == 15 and auto_workers("cuda", 64) == 32
