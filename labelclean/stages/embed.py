@@ -91,13 +91,13 @@ def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finishe
     summary.update(finished or {})
     summary["finished"] = finished is not None
     summary["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    model = {**run.source.identity, "model_id": run.source.model_id}
+    if not run.features:
+        summary["model_loaded"] = run.source.loaded
     record = {"config": config_dict(run.cfg), "counts": counts, **summary}
     stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
     if run.shard is not None and finished:
         stages.append("embed")
-    model = {**run.source.identity, "model_id": run.source.model_id}
-    if not run.features:
-        summary["model_loaded"] = run.source.loaded
     with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
         for stage in stages:
             run.wd.update_run(stage, record, model=model)

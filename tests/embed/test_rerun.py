@@ -72,7 +72,11 @@ def test_unchanged_rerun_reads_no_file_and_loads_no_model(tmp_path, data, tiny_m
     assert (s["embedded_now"], s["hashed_now"], s["hash_cache_hits"], s["model_loaded"]) == (0, 0, 14, False)
     assert s["text"]["reused"] is True and s["finished"]
     assert load_manifest(wd)[0].equals(manifest)
-    assert wd.read_run()["model"]["embed_dim"] == 32
+    record = wd.read_run()
+    assert record["model"]["embed_dim"] == 32
+    embed = record["stages"]["embed"]  # --device/--precision as asked and as resolved
+    assert (embed["config"]["device"], embed["config"]["precision"]) == ("cpu", "fp32")
+    assert (embed["device"], embed["precision"], embed["model_loaded"]) == ("cpu", "fp32", False)
 
     monkeypatch.undo()
     changed = sorted((data / "a").iterdir())[3]
