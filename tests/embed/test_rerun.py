@@ -128,3 +128,22 @@ def test_webdataset_tars_embed_in_shards(tmp_path, tiny_model):
     assert b["sample_id"].to_pylist()[:2] == ["shard-000.tar/0000", "shard-000.tar/0001"]
     again = run_embed(full, _cfg(root, tiny_model))
     assert again.summary["hashed_now"] == 0 and again.summary["model_loaded"] is False
+
+
+def test_parquet_image_bytes_embed_and_rerun(tmp_path, tiny_model):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    for f in range(2):
+        images = [jpeg_bytes((60 * f + 20 * i, 30, 200 - 20 * i)) for i in range(5)] + [None]
+        table = pa.table({"key": [f"{f}{i:02d}" for i in range(6)], "jpg": pa.array(images, pa.binary()),
+                          "label": ["cat", "dog", "cat", "dog", "cat", "dog"]})
+        pq.write_table(table, folder / f"part-{f:05d}.parquet", row_group_size=4)
+    wd = Workdir(tmp_path / "w")
+    rep = run_embed(wd, _cfg(folder, tiny_model))
+    assert rep.counts == {"ok": 10, "empty": 2}
+    assert len(load_embeddings(wd).sample_ids) == 10
+    again = run_embed(wd, _cfg(folder, tiny_model))
+    assert (again.summary["hashed_now"], again.summary["embedded_now"], again.summary["model_loaded"]) == (0, 0, False)
