@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from labelclean.core.reasons import Reason
 from labelclean.embed.plan import Shard
 from labelclean.ingest.decode import FileDigest, file_digest
-from labelclean.ingest.discover import Candidate
+from labelclean.ingest.types import Candidate
 from labelclean.ingest.members import container_digests
 from labelclean.store.parquet_io import read_meta, write_table
 

@@ -26,14 +26,14 @@ import contextlib
 import os
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
 import numpy as np
 
 from labelclean.core.reasons import Reason
 from labelclean.ingest.decode import DEFAULT_MAX_PIXELS, DecodeResult, load_rgb, load_rgb_bytes
 from labelclean.ingest.members import read_member
-from labelclean.ingest.discover import Candidate
+from labelclean.ingest.types import Candidate
 from labelclean.embed.parts import Rows
 
 
@@ -167,6 +167,62 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+@dataclass
+class ImageSource:
+    """The `Source` (embed/source.py) of a CLIP model: decodes every file and runs the image tower."""
+
+    encoder: Any  # model.encoder.Encoder, or embed.lazy_model.LazyEncoder (built on first use)
+    batch_size: Optional[int] = None  # None: auto_batch_size for the device and model, once it is built
+    workers: Optional[int] = None  # None: auto_workers for the encoder's device
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    decodes_files: ClassVar[bool] = True
+    no_text: ClassVar[str] = "the model has no text encoder"
+
+    def __post_init__(self) -> None:
+        self.workers = self.workers if self.workers is not None else auto_workers(self.encoder.device.type)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is built (a LazyEncoder builds it only when needed)."""
+        return getattr(self.encoder, "loaded", True)
+
+    def load(self) -> None:
+        getattr(self.encoder, "load", lambda: None)()
+
+    def _batch_size(self) -> int:
+        if self.batch_size is None and self.loaded:
+            self.batch_size = auto_batch_size(self.encoder.device.type, getattr(self.encoder, "model", None))
+        return self.batch_size or auto_batch_size(self.encoder.device.type)
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    @property
+    def identity(self) -> dict:
+        return self.encoder.identity
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    @property
+    def has_text(self) -> bool:
+        return self.encoder.has_text
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_texts(texts)
+
+    def summary(self) -> dict[str, Any]:
+        return {"device": str(self.encoder.device), "precision": self.encoder.precision,
+                "batch_size": self._batch_size(), "workers": self.workers, "model_loaded": self.loaded}
+
+    def rows(self, items: list[Candidate], sha256: dict[str, str | None]) -> Iterator[Rows]:
+        self.load()
+        return embed_images(self.encoder, items, sha256, batch_size=self._batch_size(), workers=self.workers,
+                            max_pixels=self.max_pixels)
+
+
 def embed_images(
     encoder: Any,
     items: list[Candidate],
@@ -198,7 +254,7 @@ def embed_images(
         if batch is None:
             return
         decoded, stacked = batch
-        vectors = np.zeros((len(decoded), encoder.embed_dim), dtype=np.float32)
+        vectors = np.zeros((len(decoded), encoder.dim), dtype=np.float32)
         if stacked is not None:
             ok = [k for k, d in enumerate(decoded) if d.status == "ok"]
             vectors[ok] = encoder.encode_images(prep.batch(stacked, encoder.device))

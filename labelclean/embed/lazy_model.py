@@ -64,7 +64,7 @@ class LazyEncoder:
 
         return resolve_precision(self._args[3], self.device)
 
-    def __getattr__(self, name: str) -> Any:  # embed_dim, has_text, encode_images, encode_texts, ...
+    def __getattr__(self, name: str) -> Any:  # dim, has_text, model, encode_images, encode_texts, ...
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.load(), name)

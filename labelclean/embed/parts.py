@@ -1,4 +1,4 @@
-"""Embedding part files: the chunked writer, resume bookkeeping and the embed locks.
+"""Embedding part files: the chunked writer, resume bookkeeping (the locks are Workdir's).
 
 A part file ``embeddings/part-{shard:05d}-{seq:05d}.parquet`` holds up to ``chunk_size``
 rows in row groups; it is written as ``.part-....parquet.<random>.tmp`` and renamed when
@@ -9,14 +9,13 @@ since the previous one, so on a slow machine ``kill -9`` loses at most that much
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -175,15 +174,3 @@ def check_model(wd: Workdir, path: Path, meta: dict, model_id: str) -> None:
         )
     check_meta(path, meta, "embeddings", model_id)
 
-
-@contextlib.contextmanager
-def embed_lock(wd: Workdir, shard: Shard | None) -> Iterator[None]:
-    """A full run holds the workdir's writer lock; a shard only its own shard lock, so shards
-    run side by side while every other writer (and a full run) is refused (see `Workdir`)."""
-    with (wd.lock() if shard is None else wd.shard_lock(shard.index)):
-        yield
-
-
-def run_json_lock(wd: Workdir) -> contextlib.AbstractContextManager:
-    """Serialise run.json updates of concurrent shards."""
-    return wd.run_json_lock()

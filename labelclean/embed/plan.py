@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Protocol
 
 from labelclean.ingest.decode import FileDigest
-from labelclean.ingest.discover import Candidate
 from labelclean.ingest.members import shard_key
+from labelclean.ingest.types import Candidate
 from labelclean.core.errors import UsageError
 from labelclean.core.reasons import Reason
 

@@ -94,56 +94,38 @@ class Workdir:
             )
         return artefact
 
-    # ---- locking ---------------------------------------------------------------------
+    # ---- locking: every lock file of a workdir is named here -------------------------
     # Every lock is a `filelock.FileLock` (flock on POSIX, msvcrt on Windows), released by the
     # operating system when its process dies, so a killed run never leaves a stale lock.
     #   .lock                  the writer lock: held by every stage that writes the workdir
     #   .lock-shard-IIIII      one per embed shard, held while that shard runs
-    #   .lock-run-json         serialises run.json updates of concurrent shards (milliseconds)
+    #   .lock-run-json         serialises run.json updates (milliseconds; blocking)
     #   .lock.pid              the pid of the writer-lock holder, for the error message
-    def _file_lock(self, name: str, timeout: float = 0) -> Any:
-        return new_file_lock(self.root / name, timeout)
-
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the workdir exclusively so that two processes never write it at once.
+    def lock(self, shard: int | None = None) -> Iterator[None]:
+        """Hold the workdir lock so that two processes never write the same workdir.
 
-        Also takes every shard lock, so it waits for no running `embed --shard` and none can
-        start meanwhile (a shard needs this lock for a moment to take its own).
+        Without ``shard``: the writer lock, exclusive, plus every shard lock, so no
+        `embed --shard` runs meanwhile. With ``shard`` (embed --shard I/N): only the lock of
+        shard I (the writer lock is taken for a moment to get it, so none can start while a
+        writer holds the workdir): the shards of one workdir run side by side while every
+        other writer is refused.
         """
         self.ensure()
         with contextlib.ExitStack() as stack:
-            stack.enter_context(self._try(self._file_lock(self.lock_file.name), self._busy_message))
-            pid_file = self.root / ".lock.pid"
-            atomic_write_text(pid_file, str(os.getpid()))
-            for shard_lock in sorted(self.root.glob(".lock-shard-*")):
-                if shard_lock.name.endswith(".pid"):
-                    continue
-                index = int(shard_lock.name.rsplit("-", 1)[1])
-                msg = f"work directory {self.root} is in use: shard {index} is being embedded by another process"
-                stack.enter_context(self._try(self._file_lock(shard_lock.name), lambda m=msg: m))
+            if shard is None:
+                stack.enter_context(self._try(self.lock_file.name, self._in_use))
+                atomic_write_text(self.root / ".lock.pid", str(os.getpid()))
+                for path in sorted(self.root.glob(".lock-shard-*")):
+                    msg = f"work directory {self.root} is in use: shard {int(path.name[12:])} is being embedded"
+                    stack.enter_context(self._try(path.name, lambda m=msg: m + " by another process"))
+            else:
+                with self._try(self.lock_file.name, self._in_use):
+                    msg = f"shard {shard} of {self.root} is already being embedded by another process"
+                    stack.enter_context(self._try(f".lock-shard-{shard:05d}", lambda: msg))
             yield
 
-    @contextlib.contextmanager
-    def shard_lock(self, index: int) -> Iterator[None]:
-        """Hold shard ``index`` of `embed --shard`: shards of one workdir run side by side,
-        while the writer lock (any other stage, a full embed) waits for all of them."""
-        self.ensure()
-        shard = self._file_lock(f".lock-shard-{index:05d}")
-        with contextlib.ExitStack() as stack:
-            with self._try(self._file_lock(self.lock_file.name), self._busy_message):
-                msg = f"shard {index} of {self.root} is already being embedded by another process"
-                stack.enter_context(self._try(shard, lambda: msg))
-            yield
-
-    @contextlib.contextmanager
-    def run_json_lock(self) -> Iterator[None]:
-        """Serialise run.json updates of concurrent shards (blocking; held for milliseconds)."""
-        self.ensure()
-        with self._file_lock(".lock-run-json", timeout=-1):
-            yield
-
-    def _busy_message(self) -> str:
+    def _in_use(self) -> str:
         try:
             other = (self.root / ".lock.pid").read_text().strip() or "?"
         except OSError:
@@ -151,9 +133,11 @@ class Workdir:
         return f"work directory {self.root} is in use by another labelclean process (pid {other})"
 
     @contextlib.contextmanager
-    def _try(self, file_lock: Any, message: Callable[[], str]) -> Iterator[None]:
+    def _try(self, name: str, message: Callable[[], str]) -> Iterator[None]:
+        """Hold lock file ``name`` without waiting; WorkdirError(message()) when it is taken."""
         from filelock import Timeout
 
+        file_lock = new_file_lock(self.root / name, timeout=0)
         try:
             file_lock.acquire()
         except Timeout as e:
@@ -162,6 +146,12 @@ class Workdir:
             yield
         finally:
             file_lock.release()
+
+    @contextlib.contextmanager
+    def _run_json_lock(self) -> Iterator[None]:
+        """Serialise run.json updates (concurrent shards; held for milliseconds, blocking)."""
+        with new_file_lock(self.root / ".lock-run-json", timeout=-1):
+            yield
 
     # ---- run.json --------------------------------------------------------------------
     def read_run(self) -> dict[str, Any]:
@@ -177,14 +167,16 @@ class Workdir:
 
     def update_run(self, stage: str, record: dict[str, Any], **top: Any) -> None:
         """Merge one stage's record (config, counts, timings, fingerprint) into run.json."""
-        run = self.read_run()
-        run.setdefault("created", _now())
-        run["labelclean_version"] = __version__
-        run["versions"] = library_versions()
-        run.update(top)
-        stages = run.setdefault("stages", {})
-        stages[stage] = {**record, "finished": _now()}
-        atomic_write_text(self.run_json, json.dumps(run, indent=2, sort_keys=True, default=str))
+        self.ensure()
+        with self._run_json_lock():
+            run = self.read_run()
+            run.setdefault("created", _now())
+            run["labelclean_version"] = __version__
+            run["versions"] = library_versions()
+            run.update(top)
+            stages = run.setdefault("stages", {})
+            stages[stage] = {**record, "finished": _now()}
+            atomic_write_text(self.run_json, json.dumps(run, indent=2, sort_keys=True, default=str))
 
     def stage_record(self, stage: str) -> dict[str, Any]:
         return self.read_run().get("stages", {}).get(stage, {})

@@ -76,7 +76,8 @@ def test_unchanged_rerun_reads_no_file_and_loads_no_model(tmp_path, data, tiny_m
     assert record["model"]["embed_dim"] == 32
     embed = record["stages"]["embed"]  # --device/--precision as asked and as resolved
     assert (embed["config"]["device"], embed["config"]["precision"]) == ("cpu", "fp32")
-    assert (embed["device"], embed["precision"], embed["model_loaded"]) == ("cpu", "fp32", False)
+    s = embed["summary"]
+    assert (s["device"], s["precision"], s["model_loaded"]) == ("cpu", "fp32", False)
 
     monkeypatch.undo()
     changed = sorted((data / "a").iterdir())[3]
