@@ -10,7 +10,8 @@
 # private folder, then runs, each step under its own time limit:
 #   1. embed images/s end to end vs the pure forward pass, ViT-B-32 and ViT-L-14, random
 #      weights, fp16 (CUDA), JPEGs generated here (benchmarks/embed_throughput.py);
-#   2. one epoch of each trainer at 224 px: mixfix, deft, css (skipped with a message when
+#   2. one epoch of each trainer at 224 px: mixfix, deft (phase 1 only: with random weights
+#      its detection finds no clean sample to fine-tune on), css (skipped with a message when
 #      this labelclean has no `--method css`), on a workdir made by `labelclean run`;
 #   3. score + select at 1M and 10M synthetic samples (benchmarks/score_scale.py).
 # It prints every result and writes them as JSON under $OUT (default bench-out/gpu-check):
@@ -101,10 +102,10 @@ step() {  # step NAME LIMIT_S CMD...: run CMD under min(LIMIT_S, what is left of
 if [ "$SMOKE" = 1 ]; then
   # tiny sizes and the small ViT-S-32 in place of both models; CPU steps get 4x the time
   B32=ViT-S-32; N_B32=48; L14=ViT-S-32; N_L14=16; FWD=1; BATCH=(--batch-size 16); SCALE_1M=2000; SCALE_10M=4000
-  N_TRAIN=40; TRAIN_MODEL=ViT-S-32; STEP_SCALE=${GPU_CHECK_STEP_SCALE:-4}
+  N_TRAIN=40; TRAIN_MODEL=ViT-S-32; STEP_SCALE=${GPU_CHECK_STEP_SCALE:-4}; TRAIN_OPTS=(--batch-size 8 --workers 0)
 else
   B32=ViT-B-32; N_B32=12000; L14=ViT-L-14; N_L14=4000; FWD=10; BATCH=(); SCALE_1M=1000000; SCALE_10M=10000000
-  N_TRAIN=2000; TRAIN_MODEL=ViT-B-32; STEP_SCALE=${GPU_CHECK_STEP_SCALE:-1}
+  N_TRAIN=2000; TRAIN_MODEL=ViT-B-32; STEP_SCALE=${GPU_CHECK_STEP_SCALE:-1}; TRAIN_OPTS=(--workers 12)
 fi
 cd "$WORK"  # imports resolve to the installed wheel, not a labelclean/ in the current folder
 
@@ -130,9 +131,11 @@ for method in mixfix deft css; do
     echo '{"step": "train_css", "status": "skipped: --method css is unknown"}' >>"$STEPS"
     continue
   fi
-  extra=(); [ "$method" = deft ] && extra=(--ft-epochs 1)
+  # random CLIP weights (no network): DeFT's detection finds no clean sample, so its phase 2
+  # cannot run; the check times phase 1 (one epoch of dual-prompt learning) with --detect-only
+  extra=(); [ "$method" = deft ] && extra=(--detect-only)
   step "train_$method" 60 "$PY" -m labelclean -q train -w "$WORK/train-w" --method "$method" --epochs 1 \
-    --image-size 224 "${extra[@]}" --json
+    --image-size 224 "${TRAIN_OPTS[@]}" "${extra[@]}" --json
 done
 
 # 3. score + select at scale (benchmarks/score_scale.py; it prints its own table). Last: the
