@@ -4,26 +4,26 @@
 the model itself only when there is an image to embed or a prompt table to (re)write. A
 re-run over an unchanged folder (e.g. `run` after a standalone `embed`) then costs a hash
 of the weights file instead of building the model (~11 s for ViT-B-32 on the development
-machine). ``identity`` comes from run.json when the recorded ``model_id`` matches, else
-from loading the model.
+machine). ``identity`` comes from ``recorded(model_id)`` (the embed stage looks it up in
+the part files' metadata) when that knows this model, else from loading the model.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 
 class LazyEncoder:
     """Stands for `labelclean.model.encoder.Encoder`; ``loaded`` says whether it was built."""
 
     def __init__(self, model: str, pretrained: str | None, device: str, precision: str,
-                 recorded: dict[str, Any] | None = None):
+                 recorded: Callable[[str], dict[str, Any] | None] = lambda model_id: None):
         from labelclean.model.encoder import peek_model_id
 
         self._args = (model, pretrained, device, precision)
         self.model_id = peek_model_id(model, pretrained)
-        self._recorded = recorded if (recorded or {}).get("model_id") == self.model_id else None
+        self._lookup = recorded
         self._encoder: Any = None
         self.load_seconds = 0.0
 
@@ -44,8 +44,10 @@ class LazyEncoder:
 
     @property
     def identity(self) -> dict[str, Any]:
-        if self._encoder is None and self._recorded is not None:
-            return {k: v for k, v in self._recorded.items() if k != "model_id"}
+        if self._encoder is None:
+            known = self._lookup(self.model_id)
+            if known is not None and known.get("model_id") == self.model_id:
+                return {k: v for k, v in known.items() if k != "model_id"}
         return self.load().identity
 
     @property

@@ -3,7 +3,7 @@
 A part file ``embeddings/part-{shard:05d}-{seq:05d}.parquet`` holds up to ``chunk_size``
 rows in row groups; it is written as ``.part-....parquet.<random>.tmp`` and renamed when
 complete, so a killed run loses at most the chunk in progress and never leaves a partial
-part behind. A part is also finished once ``flush_seconds`` (default 30 s) have passed
+part behind. Each part records the model identity (run.json's ``model``) too. A part is also finished once ``flush_seconds`` (default 30 s) have passed
 since the previous one, so on a slow machine ``kill -9`` loses at most that much work. Each part records the model identity and the shard count in its metadata.
 """
 
@@ -49,13 +49,14 @@ class PartWriter:
 
     def __init__(self, directory: Path, shard: Shard, dim: int, dtype: pa.DataType, model_id: str,
                  chunk_size: int = 1024, row_group: int = 256, flush_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, identity: dict | None = None):
         self.directory, self.shard, self.dim, self.dtype = directory, shard, dim, dtype
         self.flush_seconds, self.clock = flush_seconds, clock
         self._since = clock()
         self.chunk_size, self.row_group = chunk_size, min(row_group, chunk_size)
         schema = embeddings_schema(dim, dtype)
-        self.schema = with_meta(schema.empty_table(), "embeddings", model_id, num_shards=shard.count).schema
+        self.schema = with_meta(schema.empty_table(), "embeddings", model_id, num_shards=shard.count,
+                                identity=identity).schema
         self.seq = next_seq(directory, shard.index)
         self.finished: list[Path] = []
         self._buffer: list[pa.Table] = []
@@ -163,6 +164,16 @@ def read_done(wd: Workdir, model_id: str, shard: Shard | None) -> pa.Table:
     if not tables:
         return pa.schema([f for f in embeddings_schema(1) if f.name in DONE_COLUMNS]).empty_table()
     return pa.concat_tables(tables)
+
+
+def recorded_identity(directory: Path, model_id: str) -> dict | None:
+    """The model identity a finished part of ``model_id`` recorded (None if none did), so a
+    run with nothing to embed can report the model without building it."""
+    for path in reversed(part_files(directory)):
+        meta = read_meta(path)
+        if meta.get("model_id") == model_id and isinstance(meta.get("identity"), dict):
+            return {**meta["identity"], "model_id": model_id}
+    return None
 
 
 def check_model(wd: Workdir, path: Path, meta: dict, model_id: str) -> None:

@@ -194,7 +194,8 @@ def _load_source(run: _Run) -> Source:
     from labelclean.embed.images import ImageSource
     from labelclean.embed.lazy_model import LazyEncoder
 
-    encoder = LazyEncoder(cfg.model, cfg.pretrained, cfg.device, cfg.precision, run.wd.read_run().get("model"))
+    encoder = LazyEncoder(cfg.model, cfg.pretrained, cfg.device, cfg.precision,
+                          lambda model_id: embed_io.recorded_identity(run.wd.embeddings_dir, model_id))
     return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
 
@@ -211,7 +212,7 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
     sha = {c.sample_id: run.scan.digests[c.sample_id].sha256 for c in items}
     src, cfg = run.source, run.cfg
     writer = embed_io.PartWriter(run.wd.embeddings_dir, run.shard or Shard(0, 1), src.dim, DTYPES[cfg.dtype],
-                                 src.model_id, chunk_size=cfg.chunk_size)
+                                 src.model_id, chunk_size=cfg.chunk_size, identity=src.identity)
     with console.progress("Embedding", total=len(items)) as bar, writer:
         for rows in src.rows(items, sha):
             writer.write(rows)
