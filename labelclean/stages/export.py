@@ -31,7 +31,7 @@ from labelclean.export import tree, writers
 from labelclean.export.top3 import load_top3
 from labelclean.review.decisions import effective_selection
 from labelclean.stages.configs import ExportConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 

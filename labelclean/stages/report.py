@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labelclean.report.context import Caps, build_context
 from labelclean.stages.configs import ReportConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.core.templates import template_path
 from labelclean.store.workdir import Workdir
 
