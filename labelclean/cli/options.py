@@ -26,7 +26,8 @@ order of this file; `pipeline_options(stages)` those with ``pipeline=True``, whi
 
 Add ``pipeline=True`` if `run`/`check` should offer it too, and ``needs=("method", ("criteria",))``
 if it only acts under some values of another option: passing it with any other value is then a
-usage error (exit 2) naming the value it needs. Nothing else changes: `labelclean score --help`
+usage error (exit 2) naming the value it needs. (A `select` option reaches the selection library
+when `selection.SelectionOptions` has a field of the same name.) Nothing else changes: `labelclean score --help`
 shows it with its default, and ``given.config("score").knn_metric`` holds its value.
 
 This module imports no heavy library (the config module is plain dataclasses): `--help` stays fast.

@@ -8,6 +8,7 @@ other thresholds in seconds. See labelclean.selection for the methods.
 from __future__ import annotations
 
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,11 +87,9 @@ def _options(cfg: SelectConfig) -> SelectionOptions:
     for name in ("theta_cons", "theta_gmm", "theta_relabel", "css_eps"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(cfg, name)}")
-    return SelectionOptions(
-        method=cfg.method, criteria=criteria, combine=cfg.combine, theta_cons=cfg.theta_cons, theta_gmm=cfg.theta_gmm,
-        theta_relabel=cfg.theta_relabel, theta_outlier=cfg.theta_outlier, css_eps=cfg.css_eps,
-        css_per_class=cfg.css_per_class, fallback=cfg.fallback, seed=cfg.seed,
-    )
+    # every SelectionOptions field is the config field of the same name (a new option passes through)
+    same = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(SelectionOptions) if f.name != "criteria"}
+    return SelectionOptions(**same, criteria=criteria)
 
 
 def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[str]:
