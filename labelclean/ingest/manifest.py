@@ -12,10 +12,19 @@ Columns:
   (labels of missing or outside-root files count too);
   ``--classes`` fixes them instead, and labels it does not list become ``unlabeled``.
 
-Paths: relative paths resolve against the manifest's folder (or an explicit root). The
-path is normalised lexically (``a/../b`` -> ``b``; symlinks are not resolved); one that
-then lies outside the root gets ``outside_root`` unless ``allow_outside_root`` (its sample
-id is then the absolute path). Files not on disk get ``missing``. Listing the same file
+Paths: absolute paths are used as written (the manifest is the user's statement of where
+the data is); their sample id is relative to the root when they lie inside it, else the
+absolute path. Relative paths resolve against the manifest's folder (or an explicit root),
+normalised lexically (``a/../b`` -> ``b``); one that then lies outside the root gets
+``outside_root``, and one that is a symlink leading out of the root
+``symlink_outside_root``, unless ``allow_outside_root`` (an outside sample's id is its
+absolute path). Files not on disk get ``missing``.
+
+Reading: CSV/TSV and JSONL are parsed with pyarrow's readers (every CSV cell as text);
+when pyarrow refuses a file, the standard-library reader re-reads it to say where and why.
+A ``.csv`` whose header only splits into path and label columns on ``;`` or TAB is read
+with that delimiter. A list or object in the label column is an error (one label per
+image). Listing the same file
 twice is an error naming both rows. Row positions are reported as ``line N`` for CSV/JSONL
 and ``row N`` (1-based) for Parquet.
 """
@@ -76,15 +85,79 @@ def _read_rows(source: Path, kind: str) -> tuple[list[Row], list[str]]:
     try:
         if kind == "parquet":
             return _parquet_rows(source)
-        with open(source, encoding="utf-8-sig", newline="") as f:
+        delimiter = _sniff_delimiter(source)
+        fast = _arrow_rows(source, kind, delimiter)
+        if fast is not None:
+            return fast
+        with open(source, encoding="utf-8-sig", newline="") as f:  # slow path: exact error messages
             if kind == "csv":
-                return _csv_rows(f, source, "\t" if source.suffix.lower() == ".tsv" else ",")
+                return _csv_rows(f, source, delimiter)
             return _jsonl_rows(f, source)
     except UnicodeDecodeError as e:
         raise InputError(f"the manifest {source} is not UTF-8 text", "save it as UTF-8") from e
     except OSError as e:
         hint = "check the path and permissions"
         raise InputError(f"cannot read the manifest {source}: {e.strerror or e}", hint) from e
+
+
+def _sniff_delimiter(source: Path) -> str:
+    """',' (or TAB for .tsv); ';' or TAB when only that split of the header names a path
+    and a label column (spreadsheets in many locales save CSV with ';')."""
+    default = "\t" if source.suffix.lower() == ".tsv" else ","
+    if source.suffix.lower() not in (".csv", ".tsv"):
+        return default
+    with open(source, encoding="utf-8-sig", errors="replace", newline="") as f:
+        header = f.readline()
+    for delimiter in (default, ";", "\t", ","):
+        names = {c.strip().strip('"') for c in header.rstrip("\r\n").split(delimiter)}
+        if names & set(PATH_COLUMNS) and names & set(LABEL_COLUMNS):
+            return delimiter
+    return default
+
+
+def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[list[Row], list[str]] | None:
+    """Parse with pyarrow's multi-threaded readers; None when pyarrow refuses the file (the
+    stdlib reader then says where and why)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+
+    try:
+        if kind == "csv":
+            columns = _csv_header(source, delimiter)
+            if not columns or len(set(columns)) != len(columns):
+                return None
+            table = pacsv.read_csv(
+                source,
+                read_options=pacsv.ReadOptions(column_names=columns, skip_rows=1),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in columns}, null_values=[""], strings_can_be_null=True
+                ),
+            )
+            first_line = 2
+        else:
+            table = pajson.read_json(source)
+            if any(pa.types.is_temporal(t) for t in table.schema.types):
+                return None  # pyarrow turns ISO date strings into timestamps: keep the text
+            first_line = None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if first_line is None:  # JSONL: pyarrow skips blank lines, so row numbers need the stdlib path
+        with open(source, "rb") as f:
+            if any(not line.strip() for line in f):
+                return None
+        first_line = 1
+    names = table.column_names
+    cols = [table[c].to_pylist() for c in names]
+    rows = [(f"line {n}", dict(zip(names, values))) for n, values in enumerate(zip(*cols), first_line)]
+    return rows, names
+
+
+def _csv_header(source: Path, delimiter: str) -> list[str]:
+    with open(source, encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f, delimiter=delimiter), [])
+    return [c.strip() for c in header]
 
 
 def _csv_rows(f, source: Path, delimiter: str) -> tuple[list[Row], list[str]]:
@@ -152,27 +225,41 @@ def _candidate(values, where, path_col, label_col, extra_columns, root, allow_ou
             f"the manifest {source} has no path on {where} (found {raw!r})",
             f"fill the `{path_col}` column with a file path on every row",
         )
-    full = Path(os.path.normpath(root / raw))
-    label = _label(values.get(label_col))
+    absolute = os.path.isabs(os.path.expanduser(raw))
+    full = Path(os.path.normpath(os.path.expanduser(raw) if absolute else root / raw))
+    label = _label(values.get(label_col), where, label_col, source)
     extras = {c: values.get(c) for c in extra_columns}
     rel = os.path.relpath(full, root)
-    if rel == ".." or rel.startswith(".." + os.sep):
-        if not allow_outside_root:
-            detail = f"{where} points outside the data root {root}"
-            return Candidate(nfc(full.as_posix()), full, label, extras, Reason.outside_root, detail)
-        sample_id = nfc(full.as_posix())
-    else:
-        sample_id = nfc(Path(rel).as_posix())
-    if not os.path.exists(full):
+    escapes = rel == ".." or rel.startswith(".." + os.sep)
+    sample_id = nfc(full.as_posix() if escapes else Path(rel).as_posix())
+    if escapes and not absolute and not allow_outside_root:
+        detail = f"{where} points outside the data root {root} (pass --allow-outside-root to use it)"
+        return Candidate(sample_id, full, label, extras, Reason.outside_root, detail)
+    if not os.path.lexists(full):
         return Candidate(sample_id, full, label, extras, Reason.missing, f"listed on {where} but not on disk")
+    if not escapes and not allow_outside_root and _link_escapes(full, root):
+        detail = f"{where} is a symlink to {os.path.realpath(full)}, outside the data root {root} " \
+                 "(pass --allow-outside-root to use it)"
+        return Candidate(sample_id, full, label, extras, Reason.symlink_outside_root, detail)
     if label is None:
         return Candidate(sample_id, full, None, extras, Reason.unlabeled, f"no label on {where}")
     return Candidate(sample_id, full, label, extras)
 
 
-def _label(value: Any) -> str | None:
+def _link_escapes(full: Path, root: Path) -> bool:
+    """True when resolving symlinks takes a path lexically inside ``root`` out of it."""
+    real, real_root = os.path.realpath(full), os.path.realpath(root)
+    return not (real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep))
+
+
+def _label(value: Any, where: str, column: str, source: Path) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, (list, tuple, dict, bytes)):
+        raise InputError(
+            f"the manifest {source} has a {type(value).__name__} in the `{column}` column on {where} ({value!r})",
+            "store one class name per row (labelclean takes one label per image)",
+        )
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = nfc(str(value).strip())
