@@ -33,3 +33,19 @@ class UsageError(LabelcleanError):
     """Options that contradict each other or are out of range (exit code 2)."""
 
     exit_code = 2
+
+
+def os_error(e: OSError, path: object, doing: str = "write") -> LabelcleanError:
+    """A one-line error naming ``path`` for a disk-full, permission or other OS failure."""
+    import errno
+
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return LabelcleanError(
+            f"no space left on the device to {doing} {path}",
+            "free disk space there (or point labelclean at another folder) and run the same command again",
+        )
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return LabelcleanError(f"permission denied: cannot {doing} {path}", "check the folder's permissions and owner")
+    if e.errno == errno.EROFS:
+        return LabelcleanError(f"cannot {doing} {path}: the file system is read-only", "choose a writable folder")
+    return LabelcleanError(f"cannot {doing} {path}: {e.strerror or e}", "check the path, its permissions and free space")
