@@ -144,3 +144,16 @@ def test_marker_lists_every_file(tmp_path, data):
     files = _publish(out, _folder_guard(data, tmp_path / "w"), targets=_targets(data), link="symlink")
     assert read_marker(out) == files and (out / MARKER).is_file()
     assert os.path.islink(out / "blue" / "blue_000.png")
+
+
+def test_atomic_writes_name_the_file_on_disk_full(tmp_path, monkeypatch):
+    from labelclean.store.workdir import atomic_write_bytes
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(tmp_path), "write_bytes", full)
+    with pytest.raises(OSError) as e:
+        atomic_write_bytes(tmp_path / "report.html", b"x")
+    assert (e.value.errno, e.value.filename) == (errno.ENOSPC, str(tmp_path / "report.html"))
+    assert list(tmp_path.iterdir()) == []
