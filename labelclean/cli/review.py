@@ -47,6 +47,8 @@ def review(o: Given) -> None:
             f"(first: {escape(s['first_unknown'])}); they were skipped"
         )
     console.table("Decisions imported", ["decision", "samples"], sorted(report.counts.items()))
+    if not s["changed"]:
+        console.info("every decision was already stored: nothing changed")
     if o["json_out"]:
         console.emit_json(report.to_json())
     else:

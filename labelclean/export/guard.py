@@ -47,9 +47,10 @@ class DataGuard:
         self.workdir = _real(workdir)
         self.dirs: set[str] = set()
         self.root = _real(data_root) if data_root else None
-        if self.root and kind == "folder":
+        is_folder = kind == "folder" or (kind is None and (not source or os.path.isdir(source)))
+        if self.root and is_folder:
             self.dirs.add(self.root)
-        self.manifest = _real(source) if source and kind not in (None, "folder") else None
+        self.manifest = _real(source) if source and not is_folder else None
         parents: dict[str, str] = {}
         for p in sample_paths:
             if not p:

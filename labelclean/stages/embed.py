@@ -29,11 +29,12 @@ import pyarrow as pa
 
 from labelclean.core import console
 from labelclean.ingest.discover import Discovered, discover
-from labelclean.core.errors import WorkdirError
+from labelclean.core.errors import InputError, WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import EmbedConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.store.tables import no_usable_message
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
@@ -62,8 +63,9 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
     seconds: dict[str, float] = {}
     with Timer() as total:
         with Timer() as t:
-            found = discover(cfg.data, classes_file=cfg.classes_file)
+            found = discover_data(wd, cfg)
         seconds["discover"] = t.seconds
+        _discovery_notes(found)
         run = _Run(wd, cfg, found, shard)
         with embed_io.embed_lock(wd, shard):
             summary, slice_counts = _embed_slice(run, seconds)
@@ -73,7 +75,29 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
         if shard is not None:
             finished = _finish_if_last(run, seconds)
             counts = _record(run, seconds, summary, slice_counts, finished)
+    if finished and not counts.get("ok"):
+        raise InputError(no_usable_message(cfg.data, counts, wd.manifest),
+                         "fix or replace those files (the detail column says why each one is unusable), "
+                         "or point DATA at the right folder or manifest")
     return StageReport("embed", counts, summary, _outputs(wd, finished), total.seconds)
+
+
+def discover_data(wd: Workdir, cfg: EmbedConfig) -> Discovered:
+    """What `embed` finds in DATA (the workdir itself is never scanned, see ingest.discover)."""
+    return discover(cfg.data, classes_file=cfg.classes_file, root=cfg.root,
+                    allow_outside_root=cfg.allow_outside_root, exclude=[wd.root])
+
+
+def _discovery_notes(found: Discovered) -> None:
+    """One line each for what discovery left out on purpose."""
+    if found.excluded:
+        console.info(f"not scanned (inside the data folder): {', '.join(found.excluded)}")
+    if found.ignored:
+        shown = ", ".join(found.ignored[:3]) + (", ..." if len(found.ignored) > 3 else "")
+        console.info(f"skipped {len(found.ignored)} hidden or system files and folders ({shown})")
+    if found.empty_folders:
+        console.warn(f"{len(found.empty_folders)} empty class folders are not classes: "
+                     + ", ".join(found.empty_folders[:10]))
 
 
 def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finished: dict | None) -> dict[str, int]:
@@ -115,6 +139,9 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
     summary = {
         **_source_summary(run),
         "files": len(run.found.candidates),
+        "ignored": len(run.found.ignored),
+        "excluded": run.found.excluded,
+        "empty_folders": run.found.empty_folders,
         "duplicates": run.scan.n_duplicates,
         "duplicate_label_conflicts": len(run.scan.conflicts),
         "conflict_examples": [vars(c) for c in run.scan.conflicts[:5]],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from labelclean.store.parquet_io import write_table
-from labelclean.review.decisions import load_decisions, merge_decisions, read_decisions
+from labelclean.review.decisions import changed_decisions, load_decisions, merge_decisions, read_decisions
 from labelclean.stages.configs import ReviewConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import load_classes, load_manifest
@@ -25,15 +25,18 @@ def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:
         known = pc.is_in(new["sample_id"], value_set=manifest["sample_id"])
         unknown = new.filter(pc.invert(known))
         new = new.filter(known)
-        old = None if cfg.replace else load_decisions(wd)
-        merged = merge_decisions(old, new)
-        write_table(wd.decisions, merged, "decisions")
+        stored = load_decisions(wd)
+        merged = merge_decisions(None if cfg.replace else stored, new)
+        changed = changed_decisions(stored, merged)
+        if changed or not wd.decisions.exists():  # an identical re-import rewrites nothing
+            write_table(wd.decisions, merged, "decisions")
         counts = dict(sorted(Counter(new["decision"].to_pylist()).items()))
         summary = {
             "imported": new.num_rows,
             "unknown_samples": unknown.num_rows,
             "first_unknown": unknown["sample_id"][0].as_py() if unknown.num_rows else None,
             "stored": merged.num_rows,
+            "changed": changed,
             "replaced_previous": bool(cfg.replace),
         }
         wd.update_run("review", {"config": config_dict(cfg), "counts": counts, "summary": summary})

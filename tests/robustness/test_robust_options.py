@@ -17,3 +17,15 @@ def test_train_batch_size_below_two_is_refused(value):
 
 def test_train_batch_size_default_applies_only_when_unset():
     assert TrainConfig(method="mixfix").resolved().batch_size == 128
+
+
+@pytest.mark.parametrize("value", ["nan", "1.5", "-0.1", "inf"])
+def test_check_max_noise_out_of_range_names_the_range(tmp_path, value):
+    from typer.testing import CliRunner
+
+    from labelclean.cli import app
+
+    r = CliRunner().invoke(app, ["check", str(tmp_path), "--max-noise", value])
+    assert r.exit_code == 2
+    assert f"--max-noise must be a number in [0, 1], got {float(value)}" in r.stderr
+    assert "Traceback" not in r.output

@@ -63,3 +63,29 @@ def test_non_utf8_decisions_file_is_one_line_error(tmp_path, suffix):
         read_decisions(f, CLASSES)
     assert e.value.message == f"decisions file {f} is not UTF-8 text (byte 0xe9 at position {text.index('é')})"
     assert e.value.hint == "save it as UTF-8 (in Excel: Save As > CSV UTF-8) and import it again"
+
+
+def test_cli_reimport_twice_exits_0(fx, tmp_path):
+    from typer.testing import CliRunner
+
+    from labelclean.cli import app
+
+    one = tmp_path / "one.csv"
+    one.write_text(f"sample_id,decision\n{fx.flagged[0]},drop\n")
+    args = ["review", "-w", str(fx.wd.root), "--decisions", str(one)]
+    first, again = CliRunner().invoke(app, args), CliRunner().invoke(app, args)
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert "every decision was already stored: nothing changed" in again.stderr
+    assert "Traceback" not in again.output
+
+
+def test_cli_excel_file_is_one_line(fx, tmp_path):
+    from typer.testing import CliRunner
+
+    from labelclean.cli import app
+
+    f = tmp_path / "excel.csv"
+    f.write_bytes(f"sample_id,decision,note\n{fx.flagged[0]},drop,caf\u00e9\n".encode("cp1252"))
+    r = CliRunner().invoke(app, ["review", "-w", str(fx.wd.root), "--decisions", str(f)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"decisions file {f} is not UTF-8 text" in r.stderr and "save it as UTF-8" in r.stderr
