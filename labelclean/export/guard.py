@@ -56,7 +56,9 @@ class DataGuard:
             if not p:
                 continue
             if os.path.islink(p):
-                self.dirs.add(os.path.dirname(_real(p)))
+                real = _real(p)
+                if not os.path.isdir(real):  # a skipped folder link is no sample file
+                    self.dirs.add(os.path.dirname(real))
                 continue
             parent = os.path.dirname(p)
             if parent not in parents:

@@ -14,8 +14,9 @@ Folder layout ``root/<class>/**/<file>``:
 - classes are the names of the class folders holding at least one file, in Python string
   order (like torchvision's ImageFolder), unless ``--classes`` fixes order and names; empty
   class folders are listed in `Discovered.empty_folders` and are no class;
-- the work directory (``exclude``) and folders holding a labelclean export marker are not
-  scanned (`Discovered.excluded`);
+- the work directory (``exclude``), any other labelclean work directory (a folder with
+  ``run.json`` and ``manifest.parquet``) and folders holding a labelclean export marker are
+  not scanned (`Discovered.excluded`);
 - symlinks: a file symlink is used when its target lies inside the data root; a folder
   symlink into the data root (``loop -> ..``, ``sib -> ../red``) is not followed
   (``symlink_loop``: the folder is listed in its own right); symlinks leading out of the
@@ -230,6 +231,9 @@ class _Walk:
         if os.path.exists(os.path.join(entry.path, EXPORT_MARKER)):
             self.excluded.append(f"{sid}/ (a labelclean export)")
             return None
+        if _is_workdir(entry.path):
+            self.excluded.append(f"{sid}/ (a labelclean work directory)")
+            return None
         if link:
             inside = self.inside(real)
             if inside or real in self.visited:
@@ -256,6 +260,11 @@ class _Walk:
                 detail = f"a symlink to {real}, outside the data root (pass --allow-outside-root to use it)"
                 return Candidate(sid, path, label, {}, Reason.symlink_outside_root, detail)
         return Candidate(sid, path, label, {})
+
+
+def _is_workdir(path: str) -> bool:
+    """A labelclean work directory (e.g. left by an earlier run with another -w)."""
+    return os.path.isfile(os.path.join(path, "run.json")) and os.path.exists(os.path.join(path, "manifest.parquet"))
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

@@ -82,10 +82,11 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
     return StageReport("embed", counts, summary, _outputs(wd, finished), total.seconds)
 
 
-def discover_data(wd: Workdir, cfg: EmbedConfig) -> Discovered:
+def discover_data(wd: Workdir | None, cfg: EmbedConfig) -> Discovered:
     """What `embed` finds in DATA (the workdir itself is never scanned, see ingest.discover)."""
-    return discover(cfg.data, classes_file=cfg.classes_file, root=cfg.root,
-                    allow_outside_root=cfg.allow_outside_root, exclude=[wd.root])
+    return discover(cfg.data, classes_file=getattr(cfg, "classes_file", None), root=getattr(cfg, "root", None),
+                    allow_outside_root=getattr(cfg, "allow_outside_root", False),
+                    exclude=[wd.root] if wd is not None else [])
 
 
 def _discovery_notes(found: Discovered) -> None:

@@ -110,7 +110,7 @@ def file_stamp(value: Any) -> Any:
     return [st.st_size, st.st_mtime_ns]
 
 
-def data_stamp(wd: Workdir, cfg: Any) -> str:
+def data_stamp(cfg: Any, wd: Workdir | None = None) -> str:
     """Fingerprint of what `embed` would find: files, labels, sizes, mtimes and classes."""
     from labelclean.stages.embed import discover_data
 
@@ -138,7 +138,7 @@ def stage_fingerprint(wd: Workdir, stage: str, cfg: Any, upstream: str | None) -
     files = {k: v for k, v in stamps.items() if v is not None}
     extra: Any = None
     if stage == "embed":
-        extra = data_stamp(wd, cfg)
+        extra = data_stamp(cfg, wd)
     elif stage in ("export", "report"):
         extra = decisions_stamp(wd)
     return fingerprint(stage, conf, files, upstream, extra)

@@ -80,9 +80,16 @@ def test_workdir_and_exports_inside_the_data_are_excluded(tree):
     export = tree / "red" / "cleaned"
     g.make_png(export / "red" / "y.png")
     (export / EXPORT_MARKER).write_text("{}")
+    old = tree / "blue" / "old-work"
+    (old / "embeddings").mkdir(parents=True)
+    (old / "run.json").write_text("{}")
+    (old / "manifest.parquet").write_bytes(b"PAR1")
     found = discover(tree, exclude=[wd])
     assert [c.name for c in found.classes] == ["blue", "red"]
-    assert found.excluded == ["labelclean-work/ (the work directory)", "red/cleaned/ (a labelclean export)"]
+    assert found.excluded == [
+        "labelclean-work/ (the work directory)", "blue/old-work/ (a labelclean work directory)",
+        "red/cleaned/ (a labelclean export)",
+    ]
     assert len(found.candidates) == 4
 
 
