@@ -32,8 +32,10 @@ def command_boundary(fn: F) -> F:
             raise typer.Exit(130) from None
         except OSError as e:  # disk full, permissions, ...: one line naming the path
             _maybe_traceback()
-            where = e.filename or (f"into {kwargs['workdir']}" if kwargs.get("workdir") else "its output")
-            err = os_error(e, where)
+            if e.filename is not None:  # named by the OS: reading or writing it failed
+                err = os_error(e, e.filename, None)
+            else:  # a failed write() or pyarrow writer names no file: the work directory does
+                err = os_error(e, f"into {kwargs['workdir']}" if kwargs.get("workdir") else "its output")
             console.error(err.message, err.hint)
             raise typer.Exit(1) from None
 

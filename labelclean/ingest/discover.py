@@ -51,7 +51,7 @@ DATA_HINT = (
 )
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: slots keep 10M of them small
 class Candidate:
     sample_id: str  # path relative to the data root, POSIX '/', NFC-normalised unicode
     path: Path  # absolute path

@@ -35,6 +35,7 @@ import csv
 import json
 import math
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,9 @@ def discover_manifest(
     root = Path(root).expanduser().resolve() if root is not None else source.parent
     seen: dict[str, str] = {}
     candidates: list[Candidate] = []
+    paths = _Paths(root)
     for where, values in rows:
-        c = _candidate(values, where, path_col, label_col, extra_columns, root, allow_outside_root, source)
+        c = _candidate(values, where, path_col, label_col, extra_columns, paths, allow_outside_root, source)
         if c.sample_id in seen:
             raise InputError(
                 f"the manifest {source} lists {c.sample_id} twice ({seen[c.sample_id]} and {where})",
@@ -218,38 +220,62 @@ def _pick_columns(columns: list[str], source: Path) -> tuple[str, str]:
     return path_col, label_col
 
 
-def _candidate(values, where, path_col, label_col, extra_columns, root, allow_outside_root, source) -> Candidate:
+class _Paths:
+    """Resolves manifest paths against the root with string operations and one ``lstat`` per
+    row (real paths of parent folders are cached; only symlinks cost a ``realpath``)."""
+
+    def __init__(self, root: Path):
+        self.root = str(root)
+        self.prefix = self.root.rstrip(os.sep) + os.sep
+        self.real_root = os.path.realpath(self.root)
+        self.real_prefix = self.real_root.rstrip(os.sep) + os.sep
+        self._real_dirs: dict[str, str] = {}
+
+    def inside(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.prefix)
+
+    def really_inside(self, full: str, is_link: bool) -> bool:
+        if is_link:
+            real = os.path.realpath(full)
+        else:
+            parent, name = os.path.split(full)
+            if parent not in self._real_dirs:
+                self._real_dirs[parent] = os.path.realpath(parent)
+            real = os.path.join(self._real_dirs[parent], name)
+        return real == self.real_root or real.startswith(self.real_prefix)
+
+
+def _candidate(values, where, path_col, label_col, extra_columns, paths: _Paths, allow_outside_root, source):
     raw = values.get(path_col)
     if not isinstance(raw, str) or not raw.strip():
         raise InputError(
             f"the manifest {source} has no path on {where} (found {raw!r})",
             f"fill the `{path_col}` column with a file path on every row",
         )
-    absolute = os.path.isabs(os.path.expanduser(raw))
-    full = Path(os.path.normpath(os.path.expanduser(raw) if absolute else root / raw))
+    raw = os.path.expanduser(raw) if raw.startswith("~") else raw
+    absolute = os.path.isabs(raw)
+    full = os.path.normpath(raw if absolute else os.path.join(paths.root, raw))
     label = _label(values.get(label_col), where, label_col, source)
     extras = {c: values.get(c) for c in extra_columns}
-    rel = os.path.relpath(full, root)
-    escapes = rel == ".." or rel.startswith(".." + os.sep)
-    sample_id = nfc(full.as_posix() if escapes else Path(rel).as_posix())
+    escapes = not paths.inside(full)
+    sample_id = nfc(full if escapes else full[len(paths.prefix):]).replace(os.sep, "/")
+    path = Path(full)
     if escapes and not absolute and not allow_outside_root:
-        detail = f"{where} points outside the data root {root} (pass --allow-outside-root to use it)"
-        return Candidate(sample_id, full, label, extras, Reason.outside_root, detail)
-    if not os.path.lexists(full):
-        return Candidate(sample_id, full, label, extras, Reason.missing, f"listed on {where} but not on disk")
-    if not escapes and not allow_outside_root and _link_escapes(full, root):
-        detail = f"{where} is a symlink to {os.path.realpath(full)}, outside the data root {root} " \
+        detail = f"{where} points outside the data root {paths.root} (pass --allow-outside-root to use it)"
+        return Candidate(sample_id, path, label, extras, Reason.outside_root, detail)
+    try:
+        is_link = stat.S_ISLNK(os.lstat(full).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return Candidate(sample_id, path, label, extras, Reason.missing, f"listed on {where} but not on disk")
+    except OSError:  # e.g. permission denied on a parent: decoding records it as unreadable
+        is_link = False
+    if not escapes and not allow_outside_root and not paths.really_inside(full, is_link):
+        detail = f"{where} is a symlink to {os.path.realpath(full)}, outside the data root {paths.root} " \
                  "(pass --allow-outside-root to use it)"
-        return Candidate(sample_id, full, label, extras, Reason.symlink_outside_root, detail)
+        return Candidate(sample_id, path, label, extras, Reason.symlink_outside_root, detail)
     if label is None:
-        return Candidate(sample_id, full, None, extras, Reason.unlabeled, f"no label on {where}")
-    return Candidate(sample_id, full, label, extras)
-
-
-def _link_escapes(full: Path, root: Path) -> bool:
-    """True when resolving symlinks takes a path lexically inside ``root`` out of it."""
-    real, real_root = os.path.realpath(full), os.path.realpath(root)
-    return not (real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep))
+        return Candidate(sample_id, path, None, extras, Reason.unlabeled, f"no label on {where}")
+    return Candidate(sample_id, path, label, extras)
 
 
 def _label(value: Any, where: str, column: str, source: Path) -> str | None:

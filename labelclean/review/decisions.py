@@ -22,8 +22,13 @@ Decision values (case-insensitive; a blank decision means "not reviewed"):
 
 Decisions are stored in ``W/decisions.parquet``. ``score`` and ``select`` never touch that
 file, so decisions survive re-running them; they override the automatic choice in every
-later ``export``, ``train`` and ``report``. Importing again updates decisions per sample
-(``--replace`` discards earlier ones first).
+later ``export``, ``train`` and ``report``. Importing again updates decisions per sample: a
+later decision for a sample replaces the earlier one, and re-importing an unchanged file
+changes nothing (``--replace`` discards earlier ones first). The file must be UTF-8.
+
+API (also for the review web app): `read_decisions` parses a file, `save_decisions` merges
+a parsed table into the workdir, `load_decisions` reads what is stored and
+`effective_selection` applies it.
 
 Without a decision, the automatic choice applies: a sample is kept iff ``select`` found it
 clean. With ``apply_relabels`` (``export --apply-relabels``), flagged samples with a suggested
@@ -45,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from labelclean.core.errors import InputError, WorkdirError
-from labelclean.store.parquet_io import read_table
+from labelclean.store.parquet_io import read_table, write_table
 from labelclean.store.schemas import DECISIONS
 from labelclean.store.tables import ClassInfo, load_classes
 from labelclean.store.workdir import Workdir
@@ -224,6 +229,18 @@ def changed_decisions(old: pa.Table | None, merged: pa.Table) -> int:
 
     before, after = rows(old), rows(merged)
     return sum(before.get(s) != after.get(s) for s in before.keys() | after.keys())
+
+
+def save_decisions(wd: Workdir, new: pa.Table, *, replace: bool = False) -> tuple[pa.Table, int]:
+    """Merge ``new`` (a ``schemas.DECISIONS`` table) into W/decisions.parquet and return the
+    stored table and how many samples' decisions changed. ``replace`` discards earlier ones
+    first. Nothing is written when nothing changed. The caller holds ``wd.lock()``."""
+    stored = load_decisions(wd)
+    merged = merge_decisions(None if replace else stored, new)
+    changed = changed_decisions(stored, merged)
+    if changed or not wd.decisions.exists():
+        write_table(wd.decisions, merged, "decisions")
+    return merged, changed
 
 
 def load_decisions(wd: Workdir) -> pa.Table | None:

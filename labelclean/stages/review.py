@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from labelclean.store.parquet_io import write_table
-from labelclean.review.decisions import changed_decisions, load_decisions, merge_decisions, read_decisions
+from labelclean.review.decisions import read_decisions, save_decisions
 from labelclean.stages.configs import ReviewConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import load_classes, load_manifest
@@ -25,11 +24,7 @@ def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:
         known = pc.is_in(new["sample_id"], value_set=manifest["sample_id"])
         unknown = new.filter(pc.invert(known))
         new = new.filter(known)
-        stored = load_decisions(wd)
-        merged = merge_decisions(None if cfg.replace else stored, new)
-        changed = changed_decisions(stored, merged)
-        if changed or not wd.decisions.exists():  # an identical re-import rewrites nothing
-            write_table(wd.decisions, merged, "decisions")
+        merged, changed = save_decisions(wd, new, replace=cfg.replace)
         counts = dict(sorted(Counter(new["decision"].to_pylist()).items()))
         summary = {
             "imported": new.num_rows,

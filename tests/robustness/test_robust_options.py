@@ -29,3 +29,15 @@ def test_check_max_noise_out_of_range_names_the_range(tmp_path, value):
     assert r.exit_code == 2
     assert f"--max-noise must be a number in [0, 1], got {float(value)}" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_os_errors_become_one_line():
+    import errno
+
+    from labelclean.core.errors import os_error
+
+    assert os_error(OSError(errno.ENOSPC, "x"), "/w/a.parquet").message == "no space left on the device to write /w/a.parquet"
+    assert os_error(PermissionError(errno.EACCES, "x"), "/d", None).message == "permission denied: /d"
+    assert os_error(PermissionError(errno.EACCES, "x"), "/d", "create the folder").message == \
+        "permission denied: cannot create the folder /d"
+    assert os_error(OSError(errno.EIO, "Input/output error"), "/d/x", None).message == "/d/x: Input/output error"
