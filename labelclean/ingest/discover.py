@@ -247,7 +247,9 @@ class _Walk:
                          "(pass --allow-outside-root to follow it)"
                 out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_outside_root, detail))
                 return None
-        if real in self.visited:
+        if real in self.visited:  # reached again through a followed outside link
+            detail = f"{real} is listed already (reached through a symlink); not entered again"
+            out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_loop, detail))
             return None
         self.visited.add(real)
         return real

@@ -37,7 +37,7 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from labelclean.ingest.classes_file import default_prompt_name
 from labelclean.ingest.discover import DATA_HINT, Candidate, Discovered, nfc, sort_unique
@@ -83,7 +83,7 @@ def discover_manifest(
     return Discovered(root, source, kind, classes, sort_unique(candidates, root), extra_columns)
 
 
-def _read_rows(source: Path, kind: str) -> tuple[list[Row], list[str]]:
+def _read_rows(source: Path, kind: str) -> tuple[Sequence[Row], list[str]]:
     try:
         if kind == "parquet":
             return _parquet_rows(source)
@@ -117,7 +117,7 @@ def _sniff_delimiter(source: Path) -> str:
     return default
 
 
-def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[list[Row], list[str]] | None:
+def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[Sequence[Row], list[str]] | None:
     """Parse with pyarrow's multi-threaded readers; None when pyarrow refuses the file (the
     stdlib reader then says where and why)."""
     import pyarrow as pa
@@ -150,10 +150,7 @@ def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[list[Row], lis
             if any(not line.strip() for line in f):
                 return None
         first_line = 1
-    names = table.column_names
-    cols = [table[c].to_pylist() for c in names]
-    rows = [(f"line {n}", dict(zip(names, values))) for n, values in enumerate(zip(*cols), first_line)]
-    return rows, names
+    return _Columns(table, "line", first_line), table.column_names
 
 
 def _csv_header(source: Path, delimiter: str) -> list[str]:
@@ -197,7 +194,7 @@ def _jsonl_rows(f, source: Path) -> tuple[list[Row], list[str]]:
     return rows, list(columns)
 
 
-def _parquet_rows(source: Path) -> tuple[list[Row], list[str]]:
+def _parquet_rows(source: Path) -> tuple[Sequence[Row], list[str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -205,7 +202,24 @@ def _parquet_rows(source: Path) -> tuple[list[Row], list[str]]:
         table = pq.read_table(source)
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"cannot read the Parquet manifest {source}: {e}", "check that it is a Parquet file") from e
-    return [(f"row {n}", values) for n, values in enumerate(table.to_pylist(), 1)], table.column_names
+    return _Columns(table, "row", 1), table.column_names
+
+
+class _Columns:
+    """The rows of a pyarrow table as (where, values) pairs, made one at a time (no list of
+    a dict per row is ever held)."""
+
+    def __init__(self, table, word: str, first: int):
+        self.names = table.column_names
+        self.cols = [table[c].to_pylist() for c in self.names]
+        self.word, self.first, self.n = word, first, table.num_rows
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        for n, values in enumerate(zip(*self.cols), self.first):
+            yield f"{self.word} {n}", dict(zip(self.names, values))
 
 
 def _pick_columns(columns: list[str], source: Path) -> tuple[str, str]:
