@@ -28,16 +28,16 @@ def demo(o: Given) -> None:
       labelclean demo
       labelclean demo --noise 0.5 --size 2000 -w /tmp/demo --json
     """
-    from labelclean.stages.demo import run_demo
+    from labelclean.demo.run import run_demo
 
     workdir = Workdir(o["demo_workdir"])
     report = run_demo(workdir, o.config("demo"), on_stage=show_stage)
-    m = report.summary["metrics"]
+    m = report.metrics
     if o["json_out"]:
         console.emit_json(m)
         return
-    s = report.summary
-    console.out(f"{s['n_samples']} images, {s['n_flipped']} wrong labels ({s['n_flipped'] / s['n_samples']:.0%})")
+    s = report
+    console.out(f"{s.n_samples} images, {s.n_flipped} wrong labels ({s.n_flipped / s.n_samples:.0%})")
     for key, label in (
         ("auroc", "ROC-AUC of clean_score"),
         ("average_precision", "average precision"),
@@ -49,5 +49,5 @@ def demo(o: Given) -> None:
     ):
         value = m.get(key)
         console.out(f"  {label:<28} {'n/a' if value is None else f'{value:.3f}'}")
-    console.out(f"report: {s['report']}")
+    console.out(f"report: {s.report}")
     console.out(f"cleaned data: {workdir.root / 'export'}")

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
 from pathlib import Path
 
 import pyarrow.compute as pc
 
 from labelclean.review.decisions import read_decisions, save_decisions
 from labelclean.stages.configs import ReviewConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
 
-def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:
+@dataclass(kw_only=True)
+class ReviewReport(StageReport):
+    stage: str = "review"
+    imported: int  # decisions read that name a sample of this workdir
+    unknown_samples: int  # decisions naming no sample here (skipped)
+    first_unknown: Optional[str]
+    stored: int  # decisions in decisions.parquet after the merge
+    changed: int  # samples whose stored decision changed (0: an identical re-import, nothing written)
+    replaced_previous: bool
+
+
+def run_review(wd: Workdir, cfg: ReviewConfig) -> ReviewReport:
     """Parse ``cfg.decisions`` and merge it into W/decisions.parquet (later imports win per sample)."""
     with Timer() as t, wd.lock():
         manifest, _ = load_manifest(wd, ["sample_id", "path"])
@@ -26,13 +39,11 @@ def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:
         new = new.filter(known)
         merged, changed = save_decisions(wd, new, replace=cfg.replace)
         counts = dict(sorted(Counter(new["decision"].to_pylist()).items()))
-        summary = {
-            "imported": new.num_rows,
-            "unknown_samples": unknown.num_rows,
-            "first_unknown": unknown["sample_id"][0].as_py() if unknown.num_rows else None,
-            "stored": merged.num_rows,
-            "changed": changed,
-            "replaced_previous": bool(cfg.replace),
-        }
-        wd.update_run("review", {"config": config_dict(cfg), "counts": counts, "summary": summary})
-    return StageReport("review", counts=counts, summary=summary, outputs=[wd.decisions], seconds=t.seconds)
+        report = ReviewReport(
+            counts=counts, outputs=[wd.decisions], imported=new.num_rows, unknown_samples=unknown.num_rows,
+            first_unknown=unknown["sample_id"][0].as_py() if unknown.num_rows else None, stored=merged.num_rows,
+            changed=changed, replaced_previous=bool(cfg.replace),
+        )
+        wd.update_run("review", report.run_record(cfg))  # seconds: not known inside the timer
+    report.seconds = t.seconds
+    return report

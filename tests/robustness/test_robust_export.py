@@ -147,13 +147,13 @@ def test_marker_lists_every_file(tmp_path, data):
 
 
 def test_atomic_writes_name_the_file_on_disk_full(tmp_path, monkeypatch):
-    from labelclean.store.workdir import atomic_write_bytes
+    from labelclean.store.workdir import atomic_write_text
 
-    def full(self, data):
+    def full(self, data, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(type(tmp_path), "write_bytes", full)
+    monkeypatch.setattr(type(tmp_path), "write_text", full)
     with pytest.raises(OSError) as e:
-        atomic_write_bytes(tmp_path / "report.html", b"x")
+        atomic_write_text(tmp_path / "report.html", "x")
     assert (e.value.errno, e.value.filename) == (errno.ENOSPC, str(tmp_path / "report.html"))
     assert list(tmp_path.iterdir()) == []
