@@ -225,10 +225,13 @@ def _pick_columns(columns: list[str], source: Path) -> tuple[str, str]:
     path_col = next((c for c in PATH_COLUMNS if c in columns), None)
     label_col = next((c for c in LABEL_COLUMNS if c in columns), None)
     if path_col is None or label_col is None:
+        hint = (f"name them `path` and `label` (also accepted: {', '.join(PATH_COLUMNS[1:])}; "
+                f"{', '.join(LABEL_COLUMNS[1:])})")
+        joined = [d for d in (";", "\t", "|") if len(columns) == 1 and d in columns[0]]
+        if joined:
+            hint += f"; the header is one column holding {joined[0]!r}: separate columns with ',' (or TAB in a .tsv)"
         raise InputError(
-            f"the manifest {source} needs a path and a label column; it has: {', '.join(columns) or 'none'}",
-            f"name them `path` and `label` (also accepted: {', '.join(PATH_COLUMNS[1:])}; "
-            f"{', '.join(LABEL_COLUMNS[1:])})",
+            f"the manifest {source} needs a path and a label column; it has: {', '.join(columns) or 'none'}", hint
         )
     return path_col, label_col
 

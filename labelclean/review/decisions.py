@@ -123,7 +123,9 @@ def _iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
                 raise InputError(f"{path}:{lineno}: expected a JSON object per line")
             yield lineno, {k: "" if v is None else str(v) for k, v in row.items()}
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in header and "," not in header else ","  # Excel in many locales saves ';'
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         _check_header(path, reader.fieldnames or [])
         for row in reader:

@@ -89,3 +89,10 @@ def test_jsonl_dates_stay_text(images):
     rows = [{"path": "red/red_000.png", "label": "red", "when": "2020-01-01"}]
     (images / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert discover(images / "m.jsonl").candidates[0].extras == {"when": "2020-01-01"}
+
+
+def test_unknown_columns_in_a_semicolon_header_get_a_delimiter_hint(images):
+    (images / "m.csv").write_text("img;y\nred/red_000.png;red\n")
+    with pytest.raises(InputError) as e:
+        discover(images / "m.csv")
+    assert e.value.hint.endswith("; the header is one column holding ';': separate columns with ',' (or TAB in a .tsv)")

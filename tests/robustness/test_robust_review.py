@@ -89,3 +89,9 @@ def test_cli_excel_file_is_one_line(fx, tmp_path):
     r = CliRunner().invoke(app, ["review", "-w", str(fx.wd.root), "--decisions", str(f)])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert f"decisions file {f} is not UTF-8 text" in r.stderr and "save it as UTF-8" in r.stderr
+
+
+def test_semicolon_decisions_file_is_read(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("sample_id;decision\na.png;drop\n")
+    assert read_decisions(f, CLASSES)["decision"].to_pylist() == ["drop"]
