@@ -55,8 +55,7 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
         metrics["truth"] = cfg.truth
     counts = {"evaluated": int(keep.size), "without_truth": int((~known).sum())}
     report = EvaluateReport(counts=counts, seconds=t.seconds, metrics=metrics)
-    with wd.lock():
-        wd.update_run("evaluate", report.run_record(cfg))
+    wd.update_run("evaluate", report.run_record(cfg))
     return report
 
 

@@ -75,8 +75,7 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> ExportReport:
         report = ExportReport(counts=tables.counts, outputs=[out / f for f in files if "/" not in f], out=str(out),
                               format=cfg.format, files=len(files), outside_root=len(outside))
     report.seconds = t.seconds
-    with wd.lock():
-        wd.update_run("export", report.run_record(cfg))
+    wd.update_run("export", report.run_record(cfg))
     return report
 
 

@@ -52,6 +52,5 @@ def run_report(wd: Workdir, cfg: ReportConfig) -> ReportReport:
                               path=str(out), bytes=len(html), totals=ctx["totals"],
                               gallery_bytes=len(ctx["gallery_json"]))
     report.seconds = t.seconds
-    with wd.lock():
-        wd.update_run("report", report.run_record(cfg))
+    wd.update_run("report", report.run_record(cfg))
     return report

@@ -81,8 +81,7 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
         estimator_info=info, model_id=emb.model_id,
     )
-    with wd.lock():
-        wd.update_run("score", report.run_record(cfg))
+    wd.update_run("score", report.run_record(cfg))
     return report
 
 

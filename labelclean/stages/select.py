@@ -68,8 +68,7 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
         report = _report(labels, res, classes, list(probs), cfg)
         _write(wd, ids, labels, res, meta.get("model_id"), report)
     report.outputs, report.seconds = [wd.selection], t.seconds
-    with wd.lock():
-        wd.update_run("select", report.run_record(cfg))
+    wd.update_run("select", report.run_record(cfg))
     return report
 
 
