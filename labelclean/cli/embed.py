@@ -19,6 +19,12 @@ def embed(o: Given) -> None:
     unusable), W/embeddings/part-*.parquet (L2-normalised vectors; exact duplicate files are
     embedded once), W/text.parquet (one row per class prompt) and W/run.json.
 
+    Skipped with a reason: folder symlinks into DATA itself (symlink_loop) and symlinks leading
+    out of it (symlink_outside_root; --allow-outside-root follows them). The work directory,
+    earlier exports and hidden files inside DATA are not scanned. A manifest's absolute paths
+    are used as written, relative ones resolve against its folder or --root. Exit 1 when no
+    file is usable.
+
     Resumable: after Ctrl-C or a crash, run the same command again; it embeds only what is
     missing, and nothing at all for an unchanged folder. Files added later are embedded alone.
 

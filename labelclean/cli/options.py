@@ -115,6 +115,8 @@ OPTIONS: dict[str, Opt] = {
     "dtype": _opt("--dtype", help="Stored embedding type: float16 or float32.", feeds="embed.dtype"),
     "chunk_size": _opt("--chunk-size", help="Rows per part file.", feeds="embed.chunk_size",
                        extra=(("hidden", True),)),
+    "root": _opt("--root", help="Manifests: the folder relative paths resolve against (default: the manifest's "
+                 "folder). Absolute paths are used as written.", feeds="embed.root", pipeline=True),
     # score
     "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, knn (default: all the "
                        "workdir allows; zeroshot needs prompt embeddings); select also takes deft when "
@@ -172,8 +174,10 @@ OPTIONS: dict[str, Opt] = {
                            feeds="export.min_confidence", pipeline=True),
     "absolute_paths": _opt("--absolute-paths", help="Write absolute paths instead of paths relative to the data "
                            "root.", feeds="export.absolute_paths"),
-    "allow_outside_root": _opt("--allow-outside-root", help="Export samples whose file resolves outside the data "
-                               "root (written with absolute paths).", feeds="export.allow_outside_root"),
+    "allow_outside_root": _opt("--allow-outside-root", help="Use files outside the data root: follow symlinks "
+                               "leading out of it, accept relative manifest paths escaping it, and export them "
+                               "(with absolute paths).", feeds=("embed.allow_outside_root",
+                                                                "export.allow_outside_root"), pipeline=True),
     "overwrite": _opt("--overwrite", help="Replace an existing export in --out.", feeds="export.overwrite"),
     # report
     "report_out": _opt("--out", "-o", help="HTML file to write (default: W/report.html).", feeds="report.out"),
@@ -265,7 +269,7 @@ OPTIONS: dict[str, Opt] = {
     # run / check
     "force": _opt("--force", help="Redo every stage even when nothing changed.", default=False, type=bool),
     "max_noise": _opt("--max-noise", help="Highest acceptable estimated noise rate, in [0, 1].", type=float,
-                      extra=(("min", 0.0), ("max", 1.0), ("show_default", False))),
+                      extra=(("show_default", False),)),
     # every command
     "json_out": _opt("--json", help="Print a machine-readable JSON summary on stdout.", default=False, type=bool),
 }

@@ -28,7 +28,9 @@ def review(o: Given) -> None:
       drop              leave it out of the cleaned set
 
     Decisions live in W/decisions.parquet and survive re-running score and select.
-    Importing again updates decisions per sample (--replace starts from scratch).
+    Importing again updates decisions per sample: a later decision replaces the earlier
+    one and re-importing an unchanged file changes nothing (--replace starts from scratch).
+    The file must be UTF-8 (in Excel: Save As > CSV UTF-8).
 
     Example:
 
@@ -47,6 +49,8 @@ def review(o: Given) -> None:
             f"(first: {escape(s.first_unknown)}); they were skipped"
         )
     console.table("Decisions imported", ["decision", "samples"], sorted(report.counts.items()))
+    if not s.changed:
+        console.info("every decision was already stored: nothing changed")
     if o["json_out"]:
         console.emit_json(report.to_json())
     else:

@@ -44,6 +44,8 @@ class EmbedConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     dtype: str = "float16"
     chunk_size: int = 1024
+    root: Optional[Path] = None  # manifests: the folder relative paths resolve against
+    allow_outside_root: bool = False  # use files (and follow links) outside the data root
 
     def validate(self) -> None:
         if self.dtype not in EMBED_DTYPES:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,12 +29,13 @@ import pyarrow as pa
 
 from labelclean.core import console
 from labelclean.ingest.discover import Discovered, discover
-from labelclean.core.errors import WorkdirError
+from labelclean.core.errors import InputError, WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import EmbedConfig
 from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.embed.source import Source
+from labelclean.store.tables import no_usable_message
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
@@ -70,6 +71,9 @@ class EmbedReport(StageReport):
     images_per_s: Optional[float]
     removed_temp_parts: int
     shard: Optional[str]  # "I/N" when this run embedded one shard
+    ignored: int = 0  # hidden and system files and folders skipped
+    excluded: list[str] = field(default_factory=list)  # "rel/ (why)": workdir, exports inside DATA
+    empty_folders: list[str] = field(default_factory=list)  # empty class folders (no class)
     finished: bool = False  # manifest.parquet and text.parquet written
     text: Optional[dict[str, Any]] = None  # prompt embeddings written (when finished)
     source: dict[str, Any] = summary_field(flatten=True)  # the model's device, precision, ... or the features file
@@ -83,8 +87,9 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
     seconds: dict[str, float] = {}
     with Timer() as total:
         with Timer() as t:
-            found = discover(cfg.data, classes_file=cfg.classes_file)
+            found = discover_data(wd, cfg)
         seconds["discover"] = t.seconds
+        _discovery_notes(found)
         run = _Run(wd, cfg, found, shard)
         with wd.lock(None if shard is None else shard.index):
             report, slice_counts = _embed_slice(run, seconds)
@@ -97,7 +102,30 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
             _complete(report, seconds, slice_counts, finished)
             _record(run, report)
     report.outputs, report.seconds = _outputs(wd, finished), total.seconds
+    if report.finished and not report.counts.get("ok"):
+        raise InputError(no_usable_message(cfg.data, report.counts, wd.manifest),
+                         "fix or replace those files (the detail column says why each one is unusable), "
+                         "or point DATA at the right folder or manifest")
     return report
+
+
+def discover_data(wd: Workdir | None, cfg: EmbedConfig) -> Discovered:
+    """What `embed` finds in DATA (the workdir itself is never scanned, see ingest.discover)."""
+    return discover(cfg.data, classes_file=getattr(cfg, "classes_file", None), root=getattr(cfg, "root", None),
+                    allow_outside_root=getattr(cfg, "allow_outside_root", False),
+                    exclude=[wd.root] if wd is not None else [])
+
+
+def _discovery_notes(found: Discovered) -> None:
+    """One line each for what discovery left out on purpose."""
+    if found.excluded:
+        console.info(f"not scanned (inside the data folder): {', '.join(found.excluded)}")
+    if found.ignored:
+        shown = ", ".join(found.ignored[:3]) + (", ..." if len(found.ignored) > 3 else "")
+        console.info(f"skipped {len(found.ignored)} hidden or system files and folders ({shown})")
+    if found.empty_folders:
+        console.warn(f"{len(found.empty_folders)} empty class folders are not classes: "
+                     + ", ".join(found.empty_folders[:10]))
 
 
 def _complete(report: EmbedReport, seconds: dict, slice_counts: dict, finished: dict | None) -> None:
@@ -149,6 +177,9 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
         images_per_s=round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
         removed_temp_parts=removed,
         shard=str(run.shard) if run.shard else None,
+        ignored=len(run.found.ignored),
+        excluded=run.found.excluded,
+        empty_folders=run.found.empty_folders,
     )
     return report, slice_counts
 

@@ -58,11 +58,22 @@ def model_id(wd: Workdir) -> str:
     return mid
 
 
+def no_usable_message(data: object, counts: dict[str, int], manifest: object) -> str:
+    """'no usable image in DATA: 3 not_image, 3 empty (see W/manifest.parquet)'."""
+    parts = [f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if status != "ok"]
+    return f"no usable image in {data}: {', '.join(parts) or 'no files'} (see {manifest})"
+
+
 def load_embeddings(wd: Workdir) -> Embedded:
     """Join manifest rows with status ok to their embedding (duplicates share one)."""
     mid = model_id(wd)
-    manifest, _ = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
+    manifest, meta = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
+    statuses = manifest["status"]
     manifest = manifest.filter(pc.equal(manifest["status"], "ok"))
+    if manifest.num_rows == 0:
+        counts = {s["values"]: s["counts"] for s in pc.value_counts(statuses).to_pylist()}
+        raise WorkdirError(no_usable_message(meta.get("source") or wd.root, counts, wd.manifest),
+                           "fix or replace those files and run `labelclean embed` again")
     emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
     if emb is not None:
         emb = emb.filter(pc.equal(emb["status"], "ok"))
