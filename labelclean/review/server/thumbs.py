@@ -1,0 +1,58 @@
+"""Thumbnails made on demand and cached under W/thumbs/, never failing on a bad file.
+
+The cache key is the sample_id plus the file's size and mtime, so an edited image gets a
+new thumbnail; files are written atomically, so two requests for one image cannot clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from labelclean.store.workdir import atomic_write_bytes
+
+SIZES = {"thumb": 192, "large": 768}
+JPEG_QUALITY = 82
+
+
+def thumbs_dir(root: Path) -> Path:
+    return Path(root) / "thumbs"
+
+
+def thumbnail(root: Path, sample_id: str, path: str, size: str) -> Path | None:
+    """The cached JPEG of ``path`` at ``size`` (thumb or large), made if needed; None when
+    the file is missing or cannot be decoded."""
+    px = SIZES[size]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{sample_id}\x00{st.st_size}\x00{st.st_mtime_ns}\x00{px}".encode()).hexdigest()
+    cached = thumbs_dir(root) / size / key[:2] / f"{key}.jpg"
+    if cached.exists():
+        return cached
+    data = _render(Path(path), px)
+    if data is None:
+        return None
+    atomic_write_bytes(cached, data)
+    return cached
+
+
+def _render(path: Path, px: int) -> bytes | None:
+    from PIL import Image
+
+    from labelclean.ingest.decode import load_rgb
+
+    try:
+        result = load_rgb(path, target_size=px)
+    except OSError:
+        return None
+    if result.image is None:
+        return None
+    img = result.image
+    img.thumbnail((px, px), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buf.getvalue()
