@@ -38,10 +38,8 @@ def fingerprint(wd: Workdir, suspects: list[str] | pa.Array) -> str:
     for p in part_files(wd.embeddings_dir):
         st = p.stat()
         h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    ids = suspects if isinstance(suspects, pa.Array) else pa.array(suspects, pa.string())
-    for buf in ids.buffers():
-        if buf is not None:
-            h.update(memoryview(buf))
+    ids = suspects.to_pylist() if isinstance(suspects, pa.Array) else list(suspects)
+    h.update("\x00".join(ids).encode())
     return h.hexdigest()
 
 

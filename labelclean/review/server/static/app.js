@@ -264,13 +264,16 @@
     return post(it.id, decision).then((r) => {
       st.undo.push({ id: it.id, prev, pos: st.cursor });
       it.state = r.state; it.decision = r.stored;
-      st.summary.counts = r.counts;
-      st.summary.reviewed = st.summary.suspects - r.counts.todo;
-      renderSummary();
-      say(`saved: ${it.id} → ${r.stored}`);
-      if (st.filters.state && st.filters.state !== r.state) return loadPage(st.pageStart).then(() => moveTo(st.cursor));
-      return moveTo(st.cursor + 1);
+      const moved = st.filters.state && st.filters.state !== r.state
+        ? loadPage(st.pageStart).then(() => moveTo(st.cursor)) : moveTo(st.cursor + 1);
+      return moved.then(() => { counted(r.counts); say(`saved: ${it.id} → ${r.stored}`); });
     }).catch((e) => say(`not saved: ${e.message}`)).finally(() => { st.busy = false; });
+  }
+
+  function counted(counts) {
+    st.summary.counts = counts;
+    st.summary.reviewed = st.summary.suspects - counts.todo;
+    renderSummary();
   }
 
   function undo() {
@@ -278,12 +281,11 @@
     if (!last || st.busy) { say("nothing to undo"); return; }
     st.busy = true;
     post(last.id, last.prev).then((r) => {
-      st.summary.counts = r.counts;
-      st.summary.reviewed = st.summary.suspects - r.counts.todo;
-      renderSummary();
-      say(`undone: ${last.id} is ${last.prev ? `back to ${last.prev}` : "not reviewed again"}`);
       st.cursor = last.pos;
-      return loadPage(pageOf(last.pos));
+      return loadPage(pageOf(last.pos)).then(() => {
+        counted(r.counts);
+        say(`undone: ${last.id} is ${last.prev ? `back to ${last.prev}` : "not reviewed again"}`);
+      });
     }).catch((e) => { st.undo.push(last); say(`undo failed: ${e.message}`); }).finally(() => { st.busy = false; });
   }
 
