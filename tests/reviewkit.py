@@ -54,10 +54,8 @@ class Server:
 
     def __init__(self, workdir: Path, *extra: str, timeout: float = 60.0):
         env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-        code = ("import sys; from labelclean.store.workdir import Workdir; "
-                "from labelclean.review.server.serve import ServeConfig, serve; "
-                "serve(Workdir(sys.argv[1]), ServeConfig(port=0, open_browser=False))")
-        cmd = [sys.executable, "-c", code, str(workdir), *extra]
+        cmd = [sys.executable, "-m", "labelclean", "review", "-w", str(workdir), "--serve", "--no-browser",
+               "--port", "0", *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                      start_new_session=True)
         self.url = self._read_url(timeout)

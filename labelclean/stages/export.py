@@ -10,7 +10,9 @@ Outputs in ``OUT`` (default ``W/export``):
   (pre-filled with decisions already imported);
 - ``--format imagefolder``: ``OUT/<class>/<file>`` (see export/tree.py) plus flagged.csv and
   relabels.csv; ``--format hf`` adds ``metadata.csv`` (``file_name,label``, file_name relative
-  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``.
+  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``;
+- ``--format label-studio``: ``label-studio-tasks.json`` (the suspects with pre-annotations) and
+  ``label-studio-config.xml`` (see export/label_studio.py) plus relabels.csv.
 
 The source data is never modified; nothing is overwritten without ``overwrite``; re-running
 with the same inputs gives byte-identical files.
@@ -55,7 +57,10 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> StageReport:
         tables = export_rows.build(
             eff, manifest, classes, top3=top3, absolute_paths=cfg.absolute_paths, outside_ok=outside
         )
-        files = _write_all(out, cfg, tables, [c.name for c in classes], meta.get("data_root"))
+        if cfg.format == "label-studio":
+            files = _write_label_studio(out, cfg, tables, eff, manifest, classes, meta.get("data_root"))
+        else:
+            files = _write_all(out, cfg, tables, [c.name for c in classes], meta.get("data_root"))
         summary = {"out": str(out), "format": cfg.format, "files": len(files), "outside_root": len(outside)}
         wd.update_run("export", {"config": config_dict(cfg), "counts": tables.counts, "summary": summary})
     outputs = [out / f for f in files if "/" not in f]
@@ -97,6 +102,21 @@ def _write_all(out: Path, cfg: ExportConfig, tables, class_names: list[str], dat
         writers.write(table, out / name, "csv" if name.endswith(".csv") else list_fmt)
     if targets:
         tree.materialise(out, targets, cfg.link)
+    tree.write_marker(out, cfg.format, files)
+    return files
+
+
+def _write_label_studio(out: Path, cfg: ExportConfig, tables, eff, manifest, classes, data_root) -> list[str]:
+    """label-studio-tasks.json + label-studio-config.xml (export/label_studio.py) and relabels.csv."""
+    from labelclean.export import label_studio
+
+    tasks = label_studio.build_tasks(eff, manifest, classes, data_root)
+    files = sorted([label_studio.TASKS_FILE, label_studio.CONFIG_FILE, "relabels.csv"])
+    _check_overwrite(out, files, cfg.overwrite)
+    if cfg.overwrite:
+        tree.remove_stale(out, tree.read_marker(out), set(files))
+    label_studio.write(out, tasks, classes)
+    writers.write(tables.relabels, out / "relabels.csv", "csv")
     tree.write_marker(out, cfg.format, files)
     return files
 

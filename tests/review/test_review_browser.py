@@ -178,6 +178,8 @@ def test_injected_class_name_is_text(page, fx):
     pg.wait_for_selector(".card")
     pg.keyboard.press("g")  # single view: given, suggestions, neighbours, candidates
     pg.wait_for_selector("#single h2")
+    pg.wait_for_function("() => { const i = document.querySelector('#single .main-img img'); "
+                         "return i && i.complete && i.naturalWidth > 0; }")
     assert pg.is_hidden("#grid") and pg.is_visible("#single .main-img img")
     pg.click("#toggle-pairs")
     text = pg.inner_text("body")
