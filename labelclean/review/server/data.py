@@ -91,7 +91,10 @@ class ReviewData:
         self._views = {"suspects": _worst_first(order_key, ~self.clean)}
         self._order_key = order_key
         self._load_top3(n)
-        self._load_manifest()
+        self._load_duplicates()
+        self.m_index = None
+        self._manifest_ready = threading.Event()
+        self._manifest_started = False
         self.state = np.zeros(n, dtype=np.int8)
         self.decided: dict[int, str] = {}  # row -> stored decision text (accept, reject, drop, relabel:<class>)
         self._stamp = None
@@ -100,7 +103,7 @@ class ReviewData:
 
     # ---- loading ---------------------------------------------------------------------
     def _load_top3(self, n: int) -> None:
-        self.top3_ids = np.full((n, 3), -1, dtype=np.int32)
+        self.top3_ids = np.full((n, 3), -1, dtype=np.int32)  # replaced by the file's arrays when aligned
         self.top3_p = np.zeros((n, 3), dtype=np.float32)
         self.top3_estimator = None
         if not self.wd.scores.exists():
@@ -111,30 +114,53 @@ class ReviewData:
             return
         table, _ = read_table(self.wd.scores, "scores", columns=["sample_id", f"{est}_top3_ids", f"{est}_top3_probs"])
         ids = table["sample_id"].combine_chunks()
-        rows = np.arange(n) if ids.equals(self.sample_ids) else self.index.find_many(ids.to_pylist())
-        ok = rows >= 0
-        for col, dest, dtype in ((f"{est}_top3_ids", self.top3_ids, np.int32), (f"{est}_top3_probs", self.top3_p, np.float32)):
+        aligned = ids.equals(self.sample_ids)
+        rows = None if aligned else self.index.find_many(ids.to_pylist())
+        for col, name, dtype in ((f"{est}_top3_ids", "top3_ids", np.int32), (f"{est}_top3_probs", "top3_p", np.float32)):
             c = table[col].combine_chunks()
+            dest = getattr(self, name)
             if c.null_count:
                 vals = np.asarray([v if v is not None else [dest[0, 0]] * 3 for v in c.to_pylist()], dtype=dtype)
             else:
-                vals = c.values.to_numpy(zero_copy_only=False).astype(dtype).reshape(-1, 3)
-            dest[rows[ok]] = vals[ok]
+                vals = c.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, 3)
+            if aligned:
+                setattr(self, name, vals)
+            else:
+                ok = rows >= 0
+                dest[rows[ok]] = vals[ok]
         self.top3_estimator = est
 
-    def _load_manifest(self) -> None:
-        manifest, meta = load_manifest(self.wd, ["sample_id", "path", "label", "duplicate_of", "status"])
-        self.m_ids = manifest["sample_id"].combine_chunks()
-        self.m_index = IdIndex(self.m_ids)
-        self.m_path = manifest["path"].combine_chunks()
-        self.m_label = manifest["label"].combine_chunks()
-        self.data_root = meta.get("data_root")
-        dup = manifest["duplicate_of"].combine_chunks()
-        has = pc.is_valid(dup)
+    def _load_duplicates(self) -> None:
+        """Groups of identical files (manifest ``duplicate_of``); the id column is read only if any."""
+        dup, _ = load_manifest(self.wd, ["duplicate_of"])
+        has = pc.is_valid(dup["duplicate_of"])
         groups: dict[str, list[str]] = {}
-        for sid, d in zip(self.m_ids.filter(has).to_pylist(), dup.filter(has).to_pylist()):
-            groups.setdefault(d, [d]).append(sid)
+        if pc.any(has).as_py():
+            ids, _ = load_manifest(self.wd, ["sample_id"])
+            for sid, d in zip(ids["sample_id"].filter(has).to_pylist(), dup["duplicate_of"].filter(has).to_pylist()):
+                groups.setdefault(d, [d]).append(sid)
         self.dup_group = {s: g for g in groups.values() for s in g}
+
+    def _load_manifest(self) -> None:
+        """Paths and labels of every manifest row (for images and labels of unscored samples)."""
+        try:
+            manifest, meta = load_manifest(self.wd, ["sample_id", "path", "label"])
+            self.m_ids = manifest["sample_id"].combine_chunks()
+            self.m_index = IdIndex(self.m_ids)
+            self.m_path = manifest["path"].combine_chunks()
+            self.m_label = manifest["label"].combine_chunks()
+            self.data_root = meta.get("data_root")
+        finally:
+            self._manifest_ready.set()
+
+    def _manifest(self) -> bool:
+        """Load the manifest's paths on first need (the first image), not while the app opens."""
+        with self._lock:
+            if not self._manifest_started:
+                self._manifest_started = True
+                threading.Thread(target=self._load_manifest, daemon=True, name="manifest").start()
+        self._manifest_ready.wait()
+        return self.m_index is not None
 
     # ---- decisions -------------------------------------------------------------------
     def refresh(self) -> None:
@@ -147,10 +173,13 @@ class ReviewData:
             self.decided = {}
             table = load_decisions(self.wd) if stamp is not None else None
             if table is not None and table.num_rows:
-                rows = self.index.find_many(table["sample_id"].to_pylist())
-                for r, dec, label in zip(rows, table["decision"].to_pylist(), table["label"].to_pylist()):
-                    if r >= 0:
-                        self.apply(int(r), dec, label)
+                # hash the (few) decided ids, probe the selection's ids: no 1M-entry hash table
+                dec_ids = table["sample_id"].combine_chunks()
+                rows = np.flatnonzero(pc.is_in(self.sample_ids, value_set=dec_ids).to_numpy(zero_copy_only=False))
+                pos = pc.index_in(self.sample_ids.take(pa.array(rows)), value_set=dec_ids).to_numpy()
+                decs, labels = table["decision"].to_pylist(), table["label"].to_pylist()
+                for r, j in zip(rows, pos):
+                    self.apply(int(r), decs[j], labels[j])
             self._stamp = stamp
 
     def apply(self, row: int, decision: str | None, label: str | None) -> None:
@@ -216,8 +245,8 @@ class ReviewData:
         nbrs = neighbours.of(sid) if neighbours is not None else None
         nb_items = None
         if nbrs is not None:
-            nb_items = [{"id": s, "label": self.label_of(s), "sim": round(sim, 4), "near_duplicate": sim >= NEAR_DUP}
-                        for s, sim in nbrs]
+            nb_items = [{"id": s, "label": label, "sim": round(sim, 4), "near_duplicate": sim >= NEAR_DUP}
+                        for s, label, sim in nbrs]
         failed = self.failed[row].as_py() or ""
         return {
             "id": sid,
@@ -250,11 +279,18 @@ class ReviewData:
         return self.names[class_id] if 0 <= class_id < len(self.names) else None
 
     def label_of(self, sample_id: str) -> str | None:
+        row = self.index.find(sample_id)
+        if row is not None:
+            return self._name(int(self.given[row]))
+        if not self._manifest():
+            return None
         row = self.m_index.find(sample_id)
         return self.m_label[row].as_py() if row is not None else None
 
     def path_of(self, sample_id: str) -> str | None:
         """The file of a sample listed in the manifest (None for any other id)."""
+        if not self._manifest():
+            return None
         row = self.m_index.find(sample_id)
         return self.m_path[row].as_py() if row is not None else None
 

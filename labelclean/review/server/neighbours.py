@@ -19,13 +19,14 @@ import pyarrow as pa
 from labelclean.core import console
 from labelclean.core.errors import LabelcleanError
 from labelclean.store.parquet_io import part_files, read_meta, read_table, write_table
-from labelclean.store.tables import load_embeddings, model_id
+from labelclean.store.tables import load_classes, load_embeddings, model_id
 from labelclean.store.workdir import Workdir
 
 K = 8
 TABLE = "review_neighbours"
+CACHE_VERSION = 2  # bump when SCHEMA changes: older caches are recomputed
 SCHEMA = pa.schema([("sample_id", pa.string()), ("neighbours", pa.list_(pa.string())),
-                    ("sims", pa.list_(pa.float32()))])
+                    ("labels", pa.list_(pa.string())), ("sims", pa.list_(pa.float32()))])
 QUERY_BLOCK_BYTES = 128 << 20  # one (queries, N) float32 similarity block
 
 
@@ -84,7 +85,8 @@ class Neighbours:
         self.suspects = suspects
         self.status = "missing"  # missing | computing | ready | unavailable
         self.detail = ""
-        self._map: dict[str, tuple[list[str], list[float]]] = {}
+        self._table: pa.Table | None = None
+        self._index = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -99,7 +101,8 @@ class Neighbours:
         if path.exists():
             try:
                 meta = read_meta(path)
-                if meta.get("fingerprint") == fp and meta.get("model_id") == _model(self.wd):
+                if (meta.get("fingerprint"), meta.get("cache_version"), meta.get("model_id")) == (
+                        fp, CACHE_VERSION, _model(self.wd)):
                     self._load(path)
                     return
             except LabelcleanError:
@@ -115,18 +118,28 @@ class Neighbours:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def of(self, sample_id: str) -> list[tuple[str, float]] | None:
-        """The neighbours of ``sample_id`` (None while computing or when not a suspect)."""
-        got = self._map.get(sample_id)
-        if got is None:
+    def of(self, sample_id: str) -> list[tuple[str, str | None, float]] | None:
+        """(neighbour sample_id, its label, similarity) for ``sample_id``, best first; None while
+        computing or when it is not a suspect."""
+        table, index = self._table, self._index
+        if table is None:
             return None
-        return list(zip(got[0], got[1]))
+        row = index.find(sample_id)
+        if row is None:
+            return None
+        return list(zip(*(table[c][row].as_py() for c in ("neighbours", "labels", "sims"))))
+
+    def _set(self, table: pa.Table) -> None:
+        from labelclean.review.server.index import IdIndex
+
+        table = table.combine_chunks()
+        self._index = IdIndex(table["sample_id"])
+        self._table = table
+        self.status = "ready"
 
     def _load(self, path: Path) -> None:
         table, _ = read_table(path, TABLE)
-        self._map = {s: (n, [float(x) for x in v]) for s, n, v in
-                     zip(table["sample_id"].to_pylist(), table["neighbours"].to_pylist(), table["sims"].to_pylist())}
-        self.status = "ready"
+        self._set(table)
 
     def _compute(self, fp: str) -> None:
         try:
@@ -135,12 +148,15 @@ class Neighbours:
             wanted = [s for s in self.suspects.to_pylist() if s in pos]
             q = np.asarray([pos[s] for s in wanted], dtype=np.int64)
             idx, sims = query_neighbours(emb.X, q, emb.canonical, K) if len(q) else (np.zeros((0, K), int), None)
+            names = [c.name for c in load_classes(self.wd)]
             nbr = [[emb.sample_ids[i] for i in row if i >= 0] for row in idx]
+            lab = [[names[emb.labels[i]] if 0 <= emb.labels[i] < len(names) else None for i in row if i >= 0]
+                   for row in idx]
             sim = [[round(float(x), 4) for x, i in zip(srow, row) if i >= 0] for srow, row in zip(sims, idx)] if len(q) else []
-            table = pa.table({"sample_id": wanted, "neighbours": nbr, "sims": sim}, schema=SCHEMA)
-            write_table(cache_path(self.wd), table, TABLE, model_id=emb.model_id, fingerprint=fp)
-            self._map = {s: (n, v) for s, n, v in zip(wanted, nbr, sim)}
-            self.status = "ready"
+            table = pa.table({"sample_id": wanted, "neighbours": nbr, "labels": lab, "sims": sim}, schema=SCHEMA)
+            write_table(cache_path(self.wd), table, TABLE, model_id=emb.model_id, fingerprint=fp,
+                        cache_version=CACHE_VERSION)
+            self._set(table)
         except LabelcleanError as e:
             self.status, self.detail = "unavailable", e.message
         except Exception as e:  # noqa: BLE001 - the app keeps working without neighbours
