@@ -208,3 +208,11 @@ def test_id_index_sorted_and_unsorted():
         index = IdIndex(pa.array(ids))
         assert [index.find(s) for s in ids] == list(range(4))
         assert index.find("zz") is None and index.find("") is None
+
+
+def test_near_duplicate_threshold_is_relative_to_the_embedding_space():
+    from labelclean.review.server.neighbours import near_duplicate_threshold
+
+    assert near_duplicate_threshold([[0.99, 0.9, 0.8]] * 3) == pytest.approx(0.98)  # median k-th distance 0.2
+    assert near_duplicate_threshold([[0.999, 0.996, 0.995]] * 3) == pytest.approx(0.9995)  # a crowded space
+    assert near_duplicate_threshold([]) == 1.0

@@ -245,7 +245,7 @@ class ReviewData:
         nbrs = neighbours.of(sid) if neighbours is not None else None
         nb_items = None
         if nbrs is not None:
-            nb_items = [{"id": s, "label": label, "sim": round(sim, 4), "near_duplicate": sim >= NEAR_DUP}
+            nb_items = [{"id": s, "label": label, "sim": round(sim, 4), "near_duplicate": sim >= neighbours.near_duplicate}
                         for s, label, sim in nbrs]
         failed = self.failed[row].as_py() or ""
         return {
@@ -328,9 +328,6 @@ class ReviewData:
         cells = [[int(pairs[a, b]) for b in top] for a in top]
         return {"classes": [{"id": c, "name": self.names[c]} for c in top], "cells": cells,
                 "ids": list(pos)}
-
-
-NEAR_DUP = 0.97  # cosine similarity at which a neighbour is shown as a near-duplicate
 
 
 def _worst_first(order_key: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -77,6 +77,21 @@ def query_neighbours(X: np.ndarray, queries: np.ndarray, canonical: np.ndarray, 
     return out_idx, out_sim
 
 
+NEAR_DUP_FRACTION = 0.1
+
+
+def near_duplicate_threshold(sims: list[list[float]]) -> float:
+    """The similarity above which a neighbour counts as a near-duplicate, relative to this
+    embedding space: its distance 1 - sim is under a tenth of the median distance to the
+    k-th neighbour. (Absolute thresholds do not carry over: the demo model puts most
+    neighbours above 0.99, ViT-B-32 typically around 0.85.)"""
+    last = [row[-1] for row in sims if row]
+    if not last:
+        return 1.0
+    typical = 1.0 - float(np.median(last))
+    return 1.0 - NEAR_DUP_FRACTION * max(typical, 1e-6)
+
+
 class Neighbours:
     """sample_id -> [(neighbour sample_id, similarity)]; filled from the cache or a background job."""
 
@@ -87,6 +102,7 @@ class Neighbours:
         self.detail = ""
         self._table: pa.Table | None = None
         self._index = None
+        self.near_duplicate = 1.0  # similarity from which a neighbour is shown as a near-duplicate
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -134,6 +150,7 @@ class Neighbours:
 
         table = table.combine_chunks()
         self._index = IdIndex(table["sample_id"])
+        self.near_duplicate = near_duplicate_threshold(table["sims"].slice(0, 5000).to_pylist())
         self._table = table
         self.status = "ready"
 

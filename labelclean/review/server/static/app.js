@@ -154,7 +154,7 @@
     $("grid").hidden = st.layout !== "grid";
     $("single").hidden = st.layout !== "single";
     $("toggle-layout").textContent = st.layout === "grid" ? "Single view" : "Grid view";
-    if (st.layout === "grid") renderGrid(); else renderSingle();
+    if (st.layout === "grid") renderGrid(); else { renderSingle(); window.scrollTo(0, 0); }
   }
 
   function stateBadge(it) {
@@ -230,7 +230,7 @@
     } else {
       wrap.append(el("div", { class: "nbrs" }, ...it.neighbours.map((nb) =>
         thumbCard(nb, nb.near_duplicate ? "dup" : (nb.label === it.given ? "same" : ""),
-          `${nb.near_duplicate ? "near-duplicate · " : ""}sim ${nb.sim.toFixed(2)}`))));
+          `${nb.near_duplicate ? "near-duplicate · " : ""}sim ${nb.sim.toFixed(3)}`))));
     }
     return wrap;
   }
