@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
@@ -202,8 +203,6 @@ def test_query_neighbours_skips_identical_files():
 
 
 def test_id_index_sorted_and_unsorted():
-    import pyarrow as pa
-
     for ids in (["a", "b", "c", "d"], ["d", "b", "a", "c"]):
         index = IdIndex(pa.array(ids))
         assert [index.find(s) for s in ids] == list(range(4))
@@ -216,3 +215,22 @@ def test_near_duplicate_threshold_is_relative_to_the_embedding_space():
     assert near_duplicate_threshold([[0.99, 0.9, 0.8]] * 3) == pytest.approx(0.98)  # median k-th distance 0.2
     assert near_duplicate_threshold([[0.999, 0.996, 0.995]] * 3) == pytest.approx(0.9995)  # a crowded space
     assert near_duplicate_threshold([]) == 1.0
+
+
+def test_identical_files_are_shown_together(fx):
+    from labelclean.store.parquet_io import read_meta, read_table, write_table
+
+    a, b = fx.flagged[:2]
+    manifest, _ = read_table(fx.wd.manifest, "manifest")
+    meta = read_meta(fx.wd.manifest)
+    dup = [a if s == b else None for s in manifest["sample_id"].to_pylist()]
+    manifest = manifest.set_column(manifest.schema.get_field_index("duplicate_of"), "duplicate_of",
+                                   pa.array(dup, pa.string()))
+    extra = {k: v for k, v in meta.items() if k not in ("table", "schema_version", "model_id")}
+    write_table(fx.wd.manifest, manifest, "manifest", **extra)
+    data = ReviewData(fx.wd)
+    c = TestClient(create_app(data, None, TOKEN))
+    items = {it["id"]: it for it in get(c, "/api/items", limit=200).json()["items"]}
+    assert items[a]["duplicates"] == [{"id": b, "label": fx.given[b]}]
+    assert items[b]["duplicates"] == [{"id": a, "label": fx.given[a]}]
+    assert items[a]["neighbours"] is None  # no neighbour index given: the page says so

@@ -242,3 +242,25 @@ def test_killed_mid_review_then_restarted_loses_nothing(browser, fx, server):
     finally:
         again.stop()
         ctx.close()
+
+
+@pytest.mark.slow
+def test_a_hundred_suspects_by_keyboard_alone(browser, tmp_path):
+    big = make_review_workdir(tmp_path, classes=CLASSES, n_per_class=70, noise=0.45, seed=9)
+    assert len(big.flagged) >= 100
+    srv = Server(big.wd.root)
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        open_app(pg, srv.url)
+        for i in range(100):
+            pg.keyboard.press("adk"[i % 3])  # accept, drop, keep
+            if pg.inner_text("#status").startswith("no suggestion"):  # said at once by the key handler
+                pg.keyboard.press("k")
+            pg.wait_for_function("n => document.getElementById('progress-text').textContent.startsWith(n + ' /')",
+                                 arg=i + 1)
+        assert len(stored(big)) == 100
+        assert pg.inner_text("#progress-text") == f"100 / {len(big.flagged)} suspects reviewed"
+    finally:
+        ctx.close()
+        srv.stop()
