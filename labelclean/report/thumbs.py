@@ -16,6 +16,13 @@ def thumbnail_uri(path: str | Path, *, size: int = THUMB_PX, quality: int = JPEG
     The file is decoded with `labelclean.ingest.decode.load_rgb` (EXIF orientation, bomb limit,
     JPEG draft mode); a missing or broken file gives None and the report shows a placeholder.
     """
+    data = jpeg_thumbnail(path, size=size, quality=quality)
+    return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def jpeg_thumbnail(path: str | Path, *, size: int, quality: int = JPEG_QUALITY,
+                   resample: str = "BILINEAR") -> bytes | None:
+    """JPEG bytes of the image at ``path`` fitted into ``size`` x ``size``; None when undecodable."""
     from PIL import Image
 
     from labelclean.ingest.decode import load_rgb
@@ -27,7 +34,7 @@ def thumbnail_uri(path: str | Path, *, size: int = THUMB_PX, quality: int = JPEG
     if result.image is None:
         return None
     img = result.image
-    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    img.thumbnail((size, size), getattr(Image.Resampling, resample))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()

@@ -7,7 +7,6 @@ new thumbnail; files are written atomically, so two requests for one image canno
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -41,18 +40,6 @@ def thumbnail(root: Path, sample_id: str, path: str, size: str) -> Path | None:
 
 
 def _render(path: Path, px: int) -> bytes | None:
-    from PIL import Image
+    from labelclean.report.thumbs import jpeg_thumbnail
 
-    from labelclean.ingest.decode import load_rgb
-
-    try:
-        result = load_rgb(path, target_size=px)
-    except OSError:
-        return None
-    if result.image is None:
-        return None
-    img = result.image
-    img.thumbnail((px, px), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    return buf.getvalue()
+    return jpeg_thumbnail(path, size=px, quality=JPEG_QUALITY, resample="LANCZOS")
