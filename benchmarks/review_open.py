@@ -89,7 +89,7 @@ def fabricate(root: Path, n: int, suspects: int, seed: int = 0) -> Path:
         "outlier": pa.array(np.zeros(n, bool)),
         "decision": pa.array(np.where(flagged, "flag", "keep"), pa.string()),
     }, schema=schemas.SELECTION)
-    parquet_io.write_table(wd.selection, sel, "selection", "bench-model")
+    parquet_io.write_table(wd.selection, sel, "selection", "bench-model", estimators=["knn"])
     cols = {"sample_id": ids, "label_id": pa.array(labels, pa.int32())}
     for f, t in schemas.SCORE_FIELDS.items():
         if f == "top3_ids":
@@ -100,7 +100,6 @@ def fabricate(root: Path, n: int, suspects: int, seed: int = 0) -> Path:
             cols[f"knn_{f}"] = pa.array(rng.random(n).astype(np.float32) if t == pa.float32() else labels, t)
     parquet_io.write_table(wd.scores, pa.table(cols, schema=schemas.scores_schema(["knn"])), "scores", "bench-model")
     wd.update_run("embed", {"fabricated": True}, model={"model_id": "bench-model"})
-    wd.update_run("select", {"summary": {"estimators": ["knn"]}})
     rows = _worst_first(score, flagged)
     sus = ids.take(pa.array(rows))
     nb = rng.integers(0, n, (len(rows), K))

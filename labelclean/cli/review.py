@@ -69,14 +69,14 @@ def _import(wd: Workdir, cfg, json_out: bool) -> None:
     from labelclean.stages.review import run_review
 
     report = run_review(wd, cfg)
-    s = report.summary
-    if s["unknown_samples"]:
+    s = report
+    if s.unknown_samples:
         console.warn(
-            f"{s['unknown_samples']} decisions name samples that are not in this workdir "
-            f"(first: {escape(s['first_unknown'])}); they were skipped"
+            f"{s.unknown_samples} decisions name samples that are not in this workdir "
+            f"(first: {escape(s.first_unknown)}); they were skipped"
         )
     console.table("Decisions imported", ["decision", "samples"], sorted(report.counts.items()))
     if json_out:
         console.emit_json(report.to_json())
     else:
-        console.out(f"{s['imported']} decisions imported, {s['stored']} stored in {report.outputs[0]}")
+        console.out(f"{s.imported} decisions imported, {s.stored} stored in {report.outputs[0]}")

@@ -76,7 +76,7 @@ class ReviewData:
         self.names = [c.name for c in self.classes]
         cols = ["sample_id", "label_id", "clean", "clean_score", "failed", "suggested_label_id",
                 "suggested_confidence", "outlier"]
-        sel, _ = read_table(wd.selection, "selection", columns=cols)
+        sel, sel_meta = read_table(wd.selection, "selection", columns=cols)
         self.sample_ids = sel["sample_id"].combine_chunks()
         self.index = IdIndex(self.sample_ids)
         self.given = sel["label_id"].to_numpy().astype(np.int32)
@@ -90,7 +90,7 @@ class ReviewData:
         order_key = np.where(np.isnan(self.score), np.inf, self.score)
         self._views = {"suspects": _worst_first(order_key, ~self.clean)}
         self._order_key = order_key
-        self._load_top3(n)
+        self._load_top3(n, sel_meta.get("estimators"))
         self._load_duplicates()
         self.m_index = None
         self._manifest_ready = threading.Event()
@@ -102,13 +102,12 @@ class ReviewData:
         self.refresh()
 
     # ---- loading ---------------------------------------------------------------------
-    def _load_top3(self, n: int) -> None:
+    def _load_top3(self, n: int, configured: list[str] | None) -> None:
         self.top3_ids = np.full((n, 3), -1, dtype=np.int32)  # replaced by the file's arrays when aligned
         self.top3_p = np.zeros((n, 3), dtype=np.float32)
         self.top3_estimator = None
         if not self.wd.scores.exists():
             return
-        configured = self.wd.stage_record("select").get("summary", {}).get("estimators")
         est = pick_estimator(estimators_with_top3(pq.read_schema(self.wd.scores).names), configured)
         if est is None:
             return
