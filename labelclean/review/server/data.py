@@ -1,8 +1,9 @@
 """What the review app shows: suspects worst first, filters, pages, per-decision counts.
 
 Only the needed columns are read (selection: ids, labels, scores, suggestion, failed
-criteria; scores.parquet: one estimator's top-3; manifest: path, label, duplicate_of), and
-they stay Arrow/numpy arrays: a 1M-sample workdir opens in well under 2 s. Decisions are
+criteria; scores.parquet: one estimator's top-3; manifest: duplicate_of, and path and label
+only when the first image is asked for), and they stay Arrow/numpy arrays, never a Python
+object per sample (benchmarks/review_open.py measures a 1M-sample workdir). Decisions are
 kept in memory as one state code per sample and re-read whenever W/decisions.parquet
 changes on disk (another tab's server, or ``review --decisions``).
 
