@@ -20,6 +20,11 @@ Then it starts the real command in a subprocess and reports:
 
     .venv/bin/python benchmarks/review_open.py                     # 1M samples, 50k suspects
     .venv/bin/python benchmarks/review_open.py --samples 100000 --suspects 5000
+    .venv/bin/python benchmarks/review_open.py --neighbours --samples 100000 --suspects 5000
+
+``--neighbours`` instead times the first start's neighbour search (what the app does in the
+background when W/review/neighbours.parquet is missing): 512-d clustered float16 embeddings
+(tests/workdirgen.py), exact cosine search for the suspects, and its peak RSS (ru_maxrss).
 """
 
 from __future__ import annotations
@@ -193,13 +198,52 @@ def measure(workdir: Path) -> dict:
         proc.wait(10)
 
 
+def neighbours(n: int, suspects: int, seed: int = 0) -> dict:
+    """Fabricate embeddings + a selection, then time Neighbours.start() in this process."""
+    import resource
+
+    import numpy as np
+    import pyarrow as pa
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from workdirgen import make_clustered, make_workdir
+
+    from labelclean.review.server.neighbours import Neighbours
+
+    root = Path(tempfile.mkdtemp(prefix="review-nb-"))
+    try:
+        d = make_clustered(n, dim=512, n_classes=CLASSES, seed=seed)
+        wd = make_workdir(root / "w", d.X, d.labels, d.class_names, embedding_dtype=pa.float16())
+        del d
+        import pyarrow.parquet as pq
+
+        ids = pq.read_table(wd.manifest, columns=["sample_id"])["sample_id"].combine_chunks()
+        rng = np.random.default_rng(seed)
+        sus = ids.take(pa.array(np.sort(rng.choice(n, suspects, replace=False))))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        t = time.perf_counter()
+        nb = Neighbours(wd, sus)
+        nb.start(background=False)
+        return {"neighbours_s": round(time.perf_counter() - t, 1), "status": nb.status, "samples": n,
+                "suspects": suspects, "rss_before_mb": before,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=1_000_000)
     ap.add_argument("--suspects", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3, help="server starts to time (the workdir is made once)")
     ap.add_argument("--keep", type=Path, help="fabricate into (or reuse) this folder instead of a temp one")
+    ap.add_argument("--neighbours", action="store_true", help="time the first start's neighbour search instead")
     args = ap.parse_args()
+    if args.neighbours:
+        sys.path.insert(0, str(REPO))
+        print(json.dumps(neighbours(args.samples, args.suspects)))
+        print(json.dumps({"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}))
+        return
     root = args.keep or Path(tempfile.mkdtemp(prefix="review-open-"))
     try:
         t = time.perf_counter()
