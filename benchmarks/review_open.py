@@ -199,34 +199,36 @@ def measure(workdir: Path) -> dict:
 
 
 def neighbours(n: int, suspects: int, seed: int = 0) -> dict:
-    """Fabricate embeddings + a selection, then time Neighbours.start() in this process."""
-    import resource
-
+    """Fabricate embeddings + suspects, then time Neighbours.start() in a fresh process."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     sys.path.insert(0, str(REPO / "tests"))
     from workdirgen import make_clustered, make_workdir
-
-    from labelclean.review.server.neighbours import Neighbours
 
     root = Path(tempfile.mkdtemp(prefix="review-nb-"))
     try:
         d = make_clustered(n, dim=512, n_classes=CLASSES, seed=seed)
         wd = make_workdir(root / "w", d.X, d.labels, d.class_names, embedding_dtype=pa.float16())
         del d
-        import pyarrow.parquet as pq
-
-        ids = pq.read_table(wd.manifest, columns=["sample_id"])["sample_id"].combine_chunks()
+        ids = pq.read_table(wd.manifest, columns=["sample_id"])["sample_id"].to_pylist()
         rng = np.random.default_rng(seed)
-        sus = ids.take(pa.array(np.sort(rng.choice(n, suspects, replace=False))))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        t = time.perf_counter()
-        nb = Neighbours(wd, sus)
-        nb.start(background=False)
-        return {"neighbours_s": round(time.perf_counter() - t, 1), "status": nb.status, "samples": n,
-                "suspects": suspects, "rss_before_mb": before,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+        (root / "suspects.json").write_text(json.dumps([ids[i] for i in np.sort(rng.choice(n, suspects, replace=False))]))
+        code = (
+            "import json, resource, sys, time\n"
+            "import pyarrow as pa\n"
+            "from labelclean.review.server.neighbours import Neighbours\n"
+            "from labelclean.store.workdir import Workdir\n"
+            "sus = pa.array(json.load(open(sys.argv[2])), pa.string())\n"
+            "t = time.perf_counter(); nb = Neighbours(Workdir(sys.argv[1]), sus); nb.start(background=False)\n"
+            "print(json.dumps({'neighbours_s': round(time.perf_counter() - t, 1), 'status': nb.status,\n"
+            "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        r = subprocess.run([sys.executable, "-c", code, str(wd.root), str(root / "suspects.json")], env=env,
+                           capture_output=True, text=True, check=True)
+        return {"samples": n, "suspects": suspects, **json.loads(r.stdout.strip().splitlines()[-1])}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

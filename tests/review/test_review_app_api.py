@@ -194,12 +194,20 @@ def test_query_neighbours_skips_identical_files():
     X[1] = X[0]  # 0 and 1 are the same file
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     canonical = np.array(["a", "a"] + [f"s{i}" for i in range(28)], dtype=object)
-    idx, sims = query_neighbours(X, np.array([0, 5]), canonical, k=5)
-    assert 1 not in idx[0] and 0 not in idx[0] and 5 not in idx[1]
     full = X[5] @ X.T
     full[5] = -np.inf
-    assert list(idx[1]) == list(np.argsort(-full)[:5])
-    assert np.all(np.diff(sims, axis=1) <= 1e-6)
+    import importlib.util
+
+    for backend in ("numpy", "faiss") if importlib.util.find_spec("faiss") else ("numpy",):
+        idx, sims = query_neighbours(X, np.array([0, 5]), canonical, k=5, backend=backend)
+        assert 1 not in idx[0] and 0 not in idx[0] and 5 not in idx[1]
+        assert list(idx[1]) == list(np.argsort(-full)[:5]), backend
+        assert np.all(np.diff(sims, axis=1) <= 1e-6)
+    # more identical files than spare results: that row is searched in full
+    canonical[:12] = "a"
+    X[:12] = X[0]
+    idx, _ = query_neighbours(X, np.array([0]), canonical, k=5, backend="numpy")
+    assert (idx[0] >= 12).all()
 
 
 def test_id_index_sorted_and_unsorted():

@@ -44,37 +44,68 @@ def fingerprint(wd: Workdir, suspects: list[str] | pa.Array) -> str:
     return h.hexdigest()
 
 
-def query_neighbours(X: np.ndarray, queries: np.ndarray, canonical: np.ndarray, k: int = K) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the ``k`` most similar samples of ``X`` for each row index in ``queries``.
+def query_neighbours(X: np.ndarray, queries: np.ndarray, canonical: np.ndarray, k: int = K,
+                     backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the ``k`` most similar samples of ``X`` for each row index in ``queries`` (exact).
 
     ``X`` is (N, D) float32 L2-normalised; samples with the query's ``canonical`` key (the
-    query itself and its identical files) are skipped. Returns (idx, sims), both (Q, k),
-    best first (higher = closer); idx is -1 where fewer than k other samples exist.
+    query itself and its identical files) are skipped. ``backend`` is auto (faiss's exact
+    inner-product index when faiss is installed), faiss or numpy (blocked matrix products).
+    Returns (idx, sims), both (Q, k), best first (higher = closer); idx is -1 where fewer
+    than k other samples exist.
     """
     n = X.shape[0]
-    extra = 4
-    kk = min(n, k + extra)
+    kk = min(n, k + 4)  # a few spare for the query and its identical files
+    search = _faiss_search(X) if backend in ("auto", "faiss") else None
+    if search is None and backend == "faiss":
+        raise ImportError("faiss is not installed: pip install faiss-cpu (or use backend='numpy')")
+    search = search or _numpy_search(X)
     rows_per_block = max(1, min(4096, QUERY_BLOCK_BYTES // (4 * max(n, 1))))
     out_idx = np.full((len(queries), k), -1, dtype=np.int64)
     out_sim = np.zeros((len(queries), k), dtype=np.float32)
     for start in range(0, len(queries), rows_per_block):
         q = queries[start : start + rows_per_block]
-        s = X[q] @ X.T
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(q), 1))
-        vals = np.take_along_axis(s, part, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        part, vals = np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+        part, vals = search(X[q], kk)
         for j, qi in enumerate(q):
-            keep = canonical[part[j]] != canonical[qi]
+            keep = (part[j] >= 0) & (canonical[np.maximum(part[j], 0)] != canonical[qi])
             if keep.sum() < k and kk < n:  # many identical files: search this one row fully
-                full = np.argsort(-s[j], kind="stable")
+                s = X[qi] @ X.T
+                full = np.argsort(-s, kind="stable")
                 sel = full[canonical[full] != canonical[qi]][:k]
-                ids, sims = sel, s[j, sel]
+                ids, sims = sel, s[sel]
             else:
                 ids, sims = part[j][keep][:k], vals[j][keep][:k]
             out_idx[start + j, : len(ids)] = ids
             out_sim[start + j, : len(ids)] = sims
     return out_idx, out_sim
+
+
+def _numpy_search(X: np.ndarray):
+    n = X.shape[0]
+
+    def search(Q: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        s = Q @ X.T
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(Q), 1))
+        vals = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+
+    return search
+
+
+def _faiss_search(X: np.ndarray):
+    try:
+        import faiss
+    except ImportError:
+        return None
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(np.ascontiguousarray(X, dtype=np.float32))
+
+    def search(Q: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        sims, idx = index.search(np.ascontiguousarray(Q, dtype=np.float32), kk)
+        return idx, sims
+
+    return search
 
 
 NEAR_DUP_FRACTION = 0.1
