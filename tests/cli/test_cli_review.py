@@ -80,3 +80,15 @@ def test_loopback_and_url():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
     assert url_for("127.0.0.1", 8765, "abc") == "http://127.0.0.1:8765/?token=abc"
     assert url_for("::1", 8765, "abc") == "http://[::1]:8765/?token=abc"
+
+
+def test_serve_without_selection_names_the_stage_and_warns_about_the_host(tmp_path):
+    from workdirgen import make_clustered, make_workdir
+
+    d = make_clustered(20, dim=8, n_classes=2, seed=0)
+    wd = make_workdir(tmp_path / "w", d.X, d.labels, d.class_names)
+    r = runner.invoke(app, ["review", "-w", str(wd.root), "--serve", "--no-browser", "--host", "0.0.0.0"])
+    assert r.exit_code == 1
+    assert "--host 0.0.0.0 makes the review app reachable from other machines" in r.output
+    assert f"{wd.root / 'selection.parquet'} does not exist" in r.output
+    assert f"labelclean select -w {wd.root}" in r.output
