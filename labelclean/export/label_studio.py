@@ -30,13 +30,12 @@ import numpy as np
 import pyarrow as pa
 
 from labelclean import __version__
-from labelclean.store.tables import ClassInfo
+from labelclean.review.label_studio import DROP_CHOICE, DROP_CONTROL, IMAGE_OBJECT, LABEL_CONTROL
+from labelclean.ingest.types import ClassInfo
 
 TASKS_FILE = "label-studio-tasks.json"
 CONFIG_FILE = "label-studio-config.xml"
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
-LABEL_CONTROL, DROP_CONTROL, IMAGE_OBJECT = "label", "drop", "image"
-DROP_CHOICE = "drop: not a valid image of any class"
 
 
 def image_url(sample_id: str, path: str, data_root: str | None) -> str:

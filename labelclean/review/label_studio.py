@@ -18,10 +18,14 @@ from urllib.parse import parse_qs, urlparse
 import pyarrow as pa
 
 from labelclean.core.errors import InputError
-from labelclean.export.label_studio import DROP_CONTROL, LABEL_CONTROL
 from labelclean.review.decisions import parse_decision
 from labelclean.store.schemas import DECISIONS
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
+
+
+# The labelling interface `export --format label-studio` writes (export/label_studio.py)
+LABEL_CONTROL, DROP_CONTROL, IMAGE_OBJECT = "label", "drop", "image"
+DROP_CHOICE = "drop: not a valid image of any class"
 
 
 def read_label_studio(path: Path, classes: list[ClassInfo], *, path_to_id: Mapping[str, str] | None = None) -> pa.Table:

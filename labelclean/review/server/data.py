@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from labelclean.core.errors import UsageError
-from labelclean.export.top3 import estimators_with_top3, pick_estimator
 from labelclean.review.decisions import describe, load_decisions
 from labelclean.review.server.index import IdIndex
 from labelclean.store.parquet_io import read_table
@@ -109,7 +108,7 @@ class ReviewData:
         self.top3_estimator = None
         if not self.wd.scores.exists():
             return
-        est = pick_estimator(estimators_with_top3(pq.read_schema(self.wd.scores).names), configured)
+        est = _top3_estimator(pq.read_schema(self.wd.scores).names, configured)
         if est is None:
             return
         table, _ = read_table(self.wd.scores, "scores", columns=["sample_id", f"{est}_top3_ids", f"{est}_top3_probs"])
@@ -328,6 +327,13 @@ class ReviewData:
         cells = [[int(pairs[a, b]) for b in top] for a in top]
         return {"classes": [{"id": c, "name": self.names[c]} for c in top], "cells": cells,
                 "ids": list(pos)}
+
+
+def _top3_estimator(columns: list[str], configured: list[str] | None) -> str | None:
+    """Whose top-3 to show: the first estimator select used, else zeroshot, logreg, knn, else any."""
+    available = [c.removesuffix("_top3_ids") for c in columns if c.endswith("_top3_ids")]
+    wanted = [e for e in [*(configured or []), "zeroshot", "logreg", "knn"] if e in available]
+    return (wanted or available or [None])[0]
 
 
 def _worst_first(order_key: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from labelclean.core.errors import InputError, WorkdirError
 from labelclean.review.decisions import load_decisions, merge_decisions, parse_decision
 from labelclean.store.parquet_io import write_table
 from labelclean.store.schemas import DECISIONS
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from labelclean.store.workdir import Workdir
 
 SOURCE = "review-app"

@@ -7,10 +7,11 @@ new thumbnail; files are written atomically, so two requests for one image canno
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
-from labelclean.store.workdir import atomic_write_bytes
+from labelclean.store.workdir import atomic_path
 
 SIZES = {"thumb": 192, "large": 768}
 JPEG_QUALITY = 82
@@ -35,11 +36,34 @@ def thumbnail(root: Path, sample_id: str, path: str, size: str) -> Path | None:
     data = _render(Path(path), px)
     if data is None:
         return None
-    atomic_write_bytes(cached, data)
+    with atomic_path(cached) as tmp:
+        tmp.write_bytes(data)
     return cached
 
 
 def _render(path: Path, px: int) -> bytes | None:
-    from labelclean.report.thumbs import jpeg_thumbnail
-
     return jpeg_thumbnail(path, size=px, quality=JPEG_QUALITY, resample="LANCZOS")
+
+
+def jpeg_thumbnail(path: str | Path, *, size: int, quality: int = JPEG_QUALITY,
+                   resample: str = "BILINEAR") -> bytes | None:
+    """JPEG bytes of the image at ``path`` fitted into ``size`` x ``size``; None when undecodable.
+
+    Decoded with `labelclean.ingest.decode.load_rgb` (EXIF orientation, bomb limit, JPEG draft
+    mode). The HTML report's embedded thumbnails use it too (report/thumbs.py).
+    """
+    from PIL import Image
+
+    from labelclean.ingest.decode import load_rgb
+
+    try:
+        result = load_rgb(Path(path), target_size=size)
+    except OSError:
+        return None
+    if result.image is None:
+        return None
+    img = result.image
+    img.thumbnail((size, size), getattr(Image.Resampling, resample))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, optimize=True)
+    return buf.getvalue()
