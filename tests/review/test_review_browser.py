@@ -145,6 +145,21 @@ def test_undo(page, fx):
     assert stored(fx) == last_before
 
 
+def test_fast_typing_loses_no_key(page, fx, server):
+    pg = page
+    open_app(pg, server.url)  # the cursor is on the first suspect not reviewed yet
+    before = stored(fx)
+    items = pg.evaluate("() => fetch('api/items?' + new URLSearchParams({token: new URLSearchParams(location.search)"
+                        ".get('token'), limit: 200})).then(r => r.json())")["items"]
+    ids = [it["id"] for it in items]
+    start = ids.index(current_id(pg))
+    pg.keyboard.type("ddkdk", delay=0)  # faster than the saves answer
+    wait_saved(pg, fx, len(before) + 5)
+    got = stored(fx)
+    assert [got[s] for s in ids[start : start + 5]] == ["drop", "drop", "reject", "drop", "reject"]
+    assert current_id(pg) == ids[start + 5]
+
+
 def test_filter_by_given_class_and_state(page, fx):
     pg = page
     pg.select_option("#f-given", label="dog")

@@ -16,7 +16,7 @@
   const $ = (id) => document.getElementById(id);
   const st = {
     summary: null, filters: { view: "suspects" }, layout: "grid", items: [], pageStart: 0, total: 0,
-    cursor: 0, undo: [], skipped: 0, busy: false, pickerSel: 0, pickerItems: [], firstLoad: true,
+    cursor: 0, undo: [], skipped: 0, chain: Promise.resolve(), pickerSel: 0, pickerItems: [], firstLoad: true,
   };
 
   function el(tag, attrs, ...children) {
@@ -213,7 +213,7 @@
 
   function actionButton(key, label, fn) {
     const b = el("button", { type: "button" }, el("kbd", { text: key }), label);
-    b.addEventListener("click", fn);
+    b.addEventListener("click", () => (fn === openPicker ? fn() : enqueue(fn)));
     return b;
   }
 
@@ -256,10 +256,16 @@
     }).then(checked);
   }
 
+  // Keys act one after another, each on the sample current when its turn comes, so fast
+  // typing never loses a key or applies one to the wrong sample while a save is in flight.
+  function enqueue(fn) {
+    st.chain = st.chain.then(fn).catch((e) => say(`error: ${e.message || e}`));
+    return st.chain;
+  }
+
   function decide(decision) {
     const it = current();
-    if (!it || st.busy) return Promise.resolve();
-    st.busy = true;
+    if (!it) return Promise.resolve();
     const prev = it.decision;
     return post(it.id, decision).then((r) => {
       st.undo.push({ id: it.id, prev, pos: st.cursor });
@@ -267,7 +273,7 @@
       const moved = st.filters.state && st.filters.state !== r.state
         ? loadPage(st.pageStart).then(() => moveTo(st.cursor)) : moveTo(st.cursor + 1);
       return moved.then(() => { counted(r.counts); say(`saved: ${it.id} → ${r.stored}`); });
-    }).catch((e) => say(`not saved: ${e.message}`)).finally(() => { st.busy = false; });
+    }).catch((e) => say(`not saved: ${e.message}`));
   }
 
   function counted(counts) {
@@ -278,21 +284,20 @@
 
   function undo() {
     const last = st.undo.pop();
-    if (!last || st.busy) { say("nothing to undo"); return; }
-    st.busy = true;
-    post(last.id, last.prev).then((r) => {
+    if (!last) { say("nothing to undo"); return Promise.resolve(); }
+    return post(last.id, last.prev).then((r) => {
       st.cursor = last.pos;
       return loadPage(pageOf(last.pos)).then(() => {
         counted(r.counts);
         say(`undone: ${last.id} is ${last.prev ? `back to ${last.prev}` : "not reviewed again"}`);
       });
-    }).catch((e) => { st.undo.push(last); say(`undo failed: ${e.message}`); }).finally(() => { st.busy = false; });
+    }).catch((e) => { st.undo.push(last); say(`undo failed: ${e.message}`); });
   }
 
   function skip() {
     st.skipped += 1;
     renderSummary();
-    moveTo(st.cursor + 1);
+    return moveTo(st.cursor + 1);
   }
 
   // ---- class picker --------------------------------------------------------------------
@@ -328,7 +333,7 @@
     const it = current();
     closeOverlays();
     if (!it || name === undefined) return;
-    decide(name === it.given ? "reject" : `relabel:${name}`);
+    enqueue(() => decide(name === it.given ? "reject" : `relabel:${name}`));
   }
 
   $("picker-input").addEventListener("input", () => { st.pickerSel = 0; renderPicker(); });
@@ -356,30 +361,38 @@
     if (e.altKey || e.metaKey && e.key !== "z" || e.ctrlKey && e.key !== "z") return;
     const overlay = !$("picker").hidden || !$("zoom").hidden || !$("help").hidden;
     if (overlay) { if (e.key === "Escape" || e.key === "z" || e.key === " ") { closeOverlays(); e.preventDefault(); } return; }
-    const it = current();
     let handled = true;
     switch (e.key) {
-      case "ArrowRight": case "n": moveTo(st.cursor + 1); break;
-      case "ArrowLeft": case "p": moveTo(st.cursor - 1); break;
-      case "ArrowDown": moveTo(st.cursor + (st.layout === "grid" ? columns() : 1)); break;
-      case "ArrowUp": moveTo(st.cursor - (st.layout === "grid" ? columns() : 1)); break;
-      case "k": decide("reject"); break;
+      case "ArrowRight": case "n": enqueue(() => moveTo(st.cursor + 1)); break;
+      case "ArrowLeft": case "p": enqueue(() => moveTo(st.cursor - 1)); break;
+      case "ArrowDown": enqueue(() => moveTo(st.cursor + (st.layout === "grid" ? columns() : 1))); break;
+      case "ArrowUp": enqueue(() => moveTo(st.cursor - (st.layout === "grid" ? columns() : 1))); break;
+      case "k": enqueue(() => decide("reject")); break;
       case "a": case "Enter":
-        if (it && it.suggested !== null) decide(`relabel:${it.suggested}`); else say("no suggestion for this sample: k keeps it, c picks a class, d drops it");
+        enqueue(() => {
+          const cur = current();
+          if (cur && cur.suggested !== null) return decide(`relabel:${cur.suggested}`);
+          say("no suggestion for this sample: k keeps it, c picks a class, d drops it");
+        });
         break;
-      case "d": decide("drop"); break;
-      case "s": skip(); break;
-      case "u": undo(); break;
-      case "z": if (e.ctrlKey || e.metaKey) undo(); else zoom(); break;
+      case "d": enqueue(() => decide("drop")); break;
+      case "s": enqueue(skip); break;
+      case "u": enqueue(undo); break;
+      case "z": if (e.ctrlKey || e.metaKey) enqueue(undo); else zoom(); break;
       case " ": zoom(); break;
-      case "c": case "/": openPicker(); break;
+      case "c": case "/": enqueue(openPicker); break;
       case "g": st.layout = st.layout === "grid" ? "single" : "grid"; render(); break;
       case "?": $("help").hidden = false; break;
       case "Escape": closeOverlays(); break;
       default:
-        if (/^[1-9]$/.test(e.key) && it) {
-          const name = it.candidates[Number(e.key) - 1];
-          if (name !== undefined) decide(`relabel:${name}`); else say(`no candidate ${e.key} for this sample`);
+        if (/^[1-9]$/.test(e.key)) {
+          const n = Number(e.key);
+          enqueue(() => {
+            const cur = current();
+            const name = cur && cur.candidates[n - 1];
+            if (name !== undefined && name) return decide(`relabel:${name}`);
+            say(`no candidate ${n} for this sample`);
+          });
         } else handled = false;
     }
     if (handled) e.preventDefault();
