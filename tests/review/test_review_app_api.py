@@ -242,3 +242,9 @@ def test_identical_files_are_shown_together(fx):
     assert items[a]["duplicates"] == [{"id": b, "label": fx.given[b]}]
     assert items[b]["duplicates"] == [{"id": a, "label": fx.given[a]}]
     assert items[a]["neighbours"] is None  # no neighbour index given: the page says so
+
+
+def test_a_new_selection_on_disk_is_reported(client, fx):
+    assert get(client, "/api/summary").json()["selection_changed"] is False
+    fx.wd.selection.write_bytes(fx.wd.selection.read_bytes())  # select ran again
+    assert get(client, "/api/summary").json()["selection_changed"] is True

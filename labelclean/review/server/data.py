@@ -76,6 +76,7 @@ class ReviewData:
         self.names = [c.name for c in self.classes]
         cols = ["sample_id", "label_id", "clean", "clean_score", "failed", "suggested_label_id",
                 "suggested_confidence", "outlier"]
+        self._selection_stamp = _stamp(wd.selection)
         sel, sel_meta = read_table(wd.selection, "selection", columns=cols)
         self.sample_ids = sel["sample_id"].combine_chunks()
         self.index = IdIndex(self.sample_ids)
@@ -309,6 +310,7 @@ class ReviewData:
             "counts": {s: int(c) for s, c in zip(STATES, counts)},
             "counts_all": {s: int(c) for s, c in zip(STATES, all_counts)},
             "top3_estimator": self.top3_estimator,
+            "selection_changed": _stamp(self.wd.selection) != self._selection_stamp,
             "heatmap": self.heatmap(rows),
         }
 

@@ -13,6 +13,7 @@
     ["s", "skip"], ["u / Ctrl+Z", "undo the last decision"], ["g", "grid ↔ single view"],
     ["z / Space", "show the image larger"], ["?", "these keys"], ["Esc", "close"],
   ];
+  const STALE = "selection.parquet changed on disk (select ran again): restart `labelclean review --serve` to see the new suspects; decisions are kept";
   const $ = (id) => document.getElementById(id);
   const st = {
     summary: null, filters: { view: "suspects" }, layout: "grid", items: [], pageStart: 0, total: 0,
@@ -85,6 +86,7 @@
       }
     }
     renderHeatmap(s.heatmap);
+    if (s.selection_changed) say(STALE);
   }
 
   function renderHeatmap(h) {
@@ -419,7 +421,7 @@
   $("help-keys").replaceChildren(...KEYS.map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: v }))));
 
   loadSummary().then(() => loadPage(0)).then(() => {
-    say("ready: k keep · a accept · 1–9 pick · c class · d drop · s skip · u undo · g view · ? keys");
+    say(st.summary.selection_changed ? STALE : "ready: k keep · a accept · 1–9 pick · c class · d drop · s skip · u undo · g view · ? keys");
     document.body.dataset.ready = "1";
     if (st.summary.neighbours && st.summary.neighbours.status === "computing") {
       const poll = setInterval(() => loadSummary().then(() => {
