@@ -162,7 +162,8 @@ OPTIONS: dict[str, Opt] = {
                      "of them.", feeds="select.fallback"),
     # export
     "format": _opt("--format", "-f", help="csv, jsonl or parquet lists; hf (class tree + metadata.csv for datasets' "
-                   "imagefolder) or imagefolder (class tree for torchvision/timm).", feeds="export.format",
+                   "imagefolder), imagefolder (class tree for torchvision/timm) or label-studio (the suspects as "
+                   "Label Studio tasks with pre-annotations, + labelling config).", feeds="export.format",
                    pipeline=True),
     "out": _opt("--out", "-o", help="Output folder (default: W/export).", feeds="export.out", pipeline=True),
     "link": _opt("--link", help="How tree formats place files: symlink, hardlink or copy.", feeds="export.link",
@@ -191,9 +192,18 @@ OPTIONS: dict[str, Opt] = {
     "truth": _opt("--truth", help="Manifest column holding the true label (e.g. clean_label from `labelclean "
                   "noise`), or a .csv/.jsonl/.parquet file with path,label.", feeds="evaluate.truth"),
     # review
-    "decisions": _opt("--decisions", "-d", help="Edited relabels.csv, or any CSV/JSONL with sample_id or path, and "
-                      "decision columns.", feeds="review.decisions"),
+    "decisions": _opt("--decisions", "-d", help="Edited relabels.csv, any CSV/JSONL with sample_id or path, and "
+                      "decision columns, or Label Studio's JSON export (.json) of `export --format label-studio` "
+                      "tasks.", feeds="review.decisions"),
     "replace": _opt("--replace", help="Discard previously imported decisions first.", feeds="review.replace"),
+    "serve": _opt("--serve", help="Review in the browser: a local web app over the workdir (after importing "
+                  "--decisions, if given).", feeds="review.serve"),
+    "host": _opt("--host", help="--serve: address to listen on; anything but loopback is reachable from other "
+                 "machines (a warning says so).", feeds="review.host"),
+    "port": _opt("--port", help="--serve: port (default 8765, or any free port when it is taken; 0 = any free "
+                 "port).", feeds="review.port"),
+    "open_browser": _opt("--browser/--no-browser", help="--serve: open the printed URL in a browser.",
+                         feeds="review.open_browser"),
     # noise
     "noise_data": _opt(help="Clean dataset: image folder (root/<class>/<image>) or a manifest with path and label "
                        "columns.", feeds="noise.data", argument=True, required=True, param="data",

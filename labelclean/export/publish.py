@@ -36,10 +36,12 @@ def publish(
     fmt: str,
     overwrite: bool,
     guard: DataGuard,
+    blobs: dict[str, bytes] | None = None,
 ) -> list[str]:
-    """Write ``lists`` (name -> (table, format)) and the tree ``targets`` into ``out``;
-    returns every file written, relative to ``out``."""
-    files = sorted([*lists, *(rel for rel, _ in targets)])
+    """Write ``lists`` (name -> (table, format)), ``blobs`` (name -> file contents) and the tree
+    ``targets`` into ``out``; returns every file written, relative to ``out``."""
+    blobs = blobs or {}
+    files = sorted([*lists, *blobs, *(rel for rel, _ in targets)])
     (guard.check_tree_out if targets else guard.check_out)(out)
     previous = tree.read_marker(out)
     for rel in [*files, tree.MARKER, *previous]:
@@ -53,6 +55,11 @@ def publish(
         for name, (table, list_fmt) in lists.items():
             try:
                 writers.write(table, stage / name, list_fmt)
+            except OSError as e:
+                raise os_error(e, out / name) from None
+        for name, data in blobs.items():
+            try:
+                writers.write_bytes(stage / name, data)
             except OSError as e:
                 raise os_error(e, out / name) from None
         if targets:

@@ -18,7 +18,7 @@ from labelclean.train.common.config import TrainConfig
 
 EMBED_DTYPES = ("float16", "float32")
 DEFAULT_MAX_PIXELS = 89_478_485  # = ingest.decode.DEFAULT_MAX_PIXELS (a test checks), not imported: Pillow
-EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder", "label-studio")
 
 
 def comma_list(value: Optional[str]) -> list[str]:
@@ -128,8 +128,19 @@ class EvaluateConfig:
 
 @dataclass
 class ReviewConfig:
-    decisions: Path
+    decisions: Optional[Path] = None  # CSV/JSONL, or Label Studio's JSON export (.json)
     replace: bool = False  # discard previously imported decisions first
+    serve: bool = False  # then serve the review app (labelclean/review/server)
+    host: str = "127.0.0.1"
+    port: Optional[int] = None  # None: 8765, or any free port when 8765 is taken
+    open_browser: bool = True
+
+    def validate(self) -> None:
+        if self.decisions is None and not self.serve:
+            raise UsageError("pass --decisions FILE to import decisions, or --serve to review in the browser",
+                             "labelclean review -w W --serve")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise UsageError(f"--port {self.port} is outside [0, 65535]", "0 picks any free port")
 
 
 @dataclass

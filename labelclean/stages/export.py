@@ -10,7 +10,9 @@ Outputs in ``OUT`` (default ``W/export``):
   (pre-filled with decisions already imported);
 - ``--format imagefolder``: ``OUT/<class>/<file>`` (see export/tree.py) plus flagged.csv and
   relabels.csv; ``--format hf`` adds ``metadata.csv`` (``file_name,label``, file_name relative
-  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``.
+  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``;
+- ``--format label-studio``: ``label-studio-tasks.json`` (the suspects with pre-annotations) and
+  ``label-studio-config.xml`` (see export/label_studio.py) plus relabels.csv.
 
 The source data is never modified: nothing is written into, over or through the data folder,
 the input manifest or a folder holding sample files (export/guard.py); the files appear all
@@ -71,7 +73,10 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> ExportReport:
         )
         guard = DataGuard(data_root=meta.get("data_root"), source=meta.get("source"), kind=meta.get("kind"),
                           sample_paths=manifest["path"].to_pylist(), workdir=wd.root)
-        files = _write_all(out, cfg, tables, [c.name for c in classes], guard)
+        if cfg.format == "label-studio":
+            files = _write_label_studio(out, cfg, tables, eff, manifest, classes, meta.get("data_root"), guard)
+        else:
+            files = _write_all(out, cfg, tables, [c.name for c in classes], guard)
         report = ExportReport(counts=tables.counts, outputs=[out / f for f in files if "/" not in f], out=str(out),
                               format=cfg.format, files=len(files), outside_root=len(outside))
     report.seconds = t.seconds
@@ -110,6 +115,16 @@ def _write_all(out: Path, cfg: ExportConfig, tables, class_names: list[str], gua
     formats = {name: (table, "csv" if name.endswith(".csv") else list_fmt) for name, table in lists.items()}
     return publish(out, lists=formats, targets=targets, link=cfg.link, fmt=cfg.format, overwrite=cfg.overwrite,
                    guard=guard)
+
+
+def _write_label_studio(out: Path, cfg: ExportConfig, tables, eff, manifest, classes, data_root,
+                        guard: DataGuard) -> list[str]:
+    """label-studio-tasks.json + label-studio-config.xml (export/label_studio.py) and relabels.csv."""
+    from labelclean.export import label_studio
+
+    tasks = label_studio.build_tasks(eff, manifest, classes, data_root)
+    return publish(out, lists={"relabels.csv": (tables.relabels, "csv")}, targets=[], link=cfg.link,
+                   fmt=cfg.format, overwrite=cfg.overwrite, guard=guard, blobs=label_studio.files(tasks, classes))
 
 
 def _hf_metadata(targets: list[tuple[str, export_rows.KeptFile]]) -> pa.Table:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from labelclean.review.decisions import read_decisions, save_decisions
+from labelclean.review.label_studio import read_label_studio
 from labelclean.stages.configs import ReviewConfig
 from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
@@ -28,12 +29,14 @@ class ReviewReport(StageReport):
 
 
 def run_review(wd: Workdir, cfg: ReviewConfig) -> ReviewReport:
-    """Parse ``cfg.decisions`` and merge it into W/decisions.parquet (later imports win per sample)."""
+    """Parse ``cfg.decisions`` (CSV/JSONL, or Label Studio JSON for .json) and merge it into
+    W/decisions.parquet (later imports win per sample)."""
     with Timer() as t, wd.lock():
         manifest, _ = load_manifest(wd, ["sample_id", "path"])
         ids = manifest["sample_id"].to_pylist()
         path_to_id = {**dict(zip(manifest["path"].to_pylist(), ids)), **{s: s for s in ids}}
-        new = read_decisions(Path(cfg.decisions), load_classes(wd), path_to_id=path_to_id)
+        reader = read_label_studio if Path(cfg.decisions).suffix.lower() == ".json" else read_decisions
+        new = reader(Path(cfg.decisions), load_classes(wd), path_to_id=path_to_id)
         known = pc.is_in(new["sample_id"], value_set=manifest["sample_id"])
         unknown = new.filter(pc.invert(known))
         new = new.filter(known)

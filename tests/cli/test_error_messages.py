@@ -28,7 +28,7 @@ CASES = [
     (["embed", "{tmp}/data", "-w", "{tmp}/w", "--from-features", "f.npy", "--pretrained", "x"], 2,
      "Error: --pretrained cannot be combined with --from-features\nHint: drop one of them\n"),
     (["export", "-w", "{tmp}/w", "--format", "xml"], 2,
-     "Error: --format xml is not one of: csv, jsonl, parquet, hf, imagefolder\n"),
+     "Error: --format xml is not one of: csv, jsonl, parquet, hf, imagefolder, label-studio\n"),
     (["run", "{tmp}/data", "-w", "{tmp}/w", "--combine", "any"], 2,
      "Error: --combine only has an effect with --method criteria (got --method ensemble)\n"
      "Hint: add --method criteria, or drop --combine\n"),
