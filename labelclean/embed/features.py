@@ -77,19 +77,25 @@ def load_features(path: Path, candidates: list[Candidate], data_root: Path) -> F
     return Features(path.resolve(), sha256_file(path), vectors, int(matrix.shape[1]), unmatched)
 
 
-def _from_npy(path: Path, candidates: list[Candidate]) -> tuple[np.ndarray, list[str], int]:
+def read_npy_matrix(path: Path, hint: str = HINT) -> np.ndarray:
+    """A 2-D numeric ``.npy`` array as float32; InputError (with ``hint``) otherwise."""
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise InputError(f"cannot read {path} as a numpy array: {e}", HINT) from e
+        raise InputError(f"cannot read {path} as a numpy array: {e}", hint) from e
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{path} holds a {arr.dtype} array of shape {arr.shape}, expected 2-D numbers", HINT)
+        raise InputError(f"{path} holds a {arr.dtype} array of shape {arr.shape}, expected 2-D numbers", hint)
+    return arr.astype(np.float32)
+
+
+def _from_npy(path: Path, candidates: list[Candidate]) -> tuple[np.ndarray, list[str], int]:
+    arr = read_npy_matrix(path)
     if arr.shape[0] != len(candidates):
         raise InputError(
             f"{path} has {arr.shape[0]} rows but DATA has {len(candidates)} files",
             "the .npy needs one row per file in sample_id order (the order of manifest.parquet)",
         )
-    return arr.astype(np.float32), [c.sample_id for c in candidates], 0
+    return arr, [c.sample_id for c in candidates], 0
 
 
 def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[np.ndarray, list[str], int]:
@@ -100,7 +106,7 @@ def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[
     key = next((k for k in ("sample_id", "path") if k in table.column_names), None)
     if key is None or "embedding" not in table.column_names:
         raise InputError(f"{path} has columns {table.column_names}; it needs `embedding` and `sample_id` or `path`", HINT)
-    matrix = _matrix(table["embedding"], path)
+    matrix = embedding_matrix(table["embedding"], path)
     lookup = _key_lookup(candidates, root, by_path=key == "path")
     ids, rows = [], []
     for i, k in enumerate(table[key].to_pylist()):
@@ -114,17 +120,18 @@ def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[
     return matrix[rows], ids, table.num_rows - len(rows)
 
 
-def _matrix(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+def embedding_matrix(column: pa.ChunkedArray, path: Path, hint: str = HINT) -> np.ndarray:
+    """An ``embedding`` list column as an (N, D) float32 matrix; InputError when ragged or not numbers."""
     col = column.combine_chunks()
     if pa.types.is_fixed_size_list(col.type):
         if col.null_count:
             col = col.fill_null(pa.scalar([float("nan")] * col.type.list_size, type=col.type))
         return to_numpy_2d(col)
     if not pa.types.is_list(col.type) and not pa.types.is_large_list(col.type):
-        raise InputError(f"{path}: the embedding column is {col.type}, expected a list of numbers", HINT)
+        raise InputError(f"{path}: the embedding column is {col.type}, expected a list of numbers", hint)
     lengths = set(col.value_lengths().drop_null().to_pylist())
     if len(lengths) != 1 or col.null_count:
-        raise InputError(f"{path}: embeddings have different lengths {sorted(lengths)[:5]} or are null", HINT)
+        raise InputError(f"{path}: embeddings have different lengths {sorted(lengths)[:5]} or are null", hint)
     width = lengths.pop()
     return col.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, width)
 
