@@ -140,11 +140,3 @@ def _unchanged(wd: Workdir, model_id: str, fp: str) -> bool:
         return False
     meta = read_meta(wd.text)
     return meta.get("model_id") == model_id and meta.get("prompts_fingerprint") == fp
-
-
-def drop_stale_text(wd: Workdir, model_id: str) -> bool:
-    """Remove a text.parquet made by another model (after --from-features replaced it)."""
-    if wd.text.exists() and read_meta(wd.text).get("model_id") != model_id:
-        wd.text.unlink()
-        return True
-    return False

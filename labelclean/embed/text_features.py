@@ -72,7 +72,7 @@ def check_dims(text_dim: int, image_dim: int, text_what: str, image_path: Path) 
     """Refuse prompt embeddings whose dimension differs from the image features'."""
     if text_dim != image_dim:
         raise InputError(
-            f"{text_what} has {text_dim}-dimensional embeddings but image features {image_path} have {image_dim}",
+            f"{text_what} has {text_dim}-dimensional embeddings but image features file {image_path} has {image_dim}",
             "use prompt embeddings from the model that made the image features",
         )
 
@@ -102,7 +102,7 @@ def load_text_features(path: Path, classes: list[ClassInfo], *, image_dim: int, 
         matrix, labels, texts = _parquet(path)
     else:
         raise InputError(f"text features file {path} has unknown extension {path.suffix!r}", HINT)
-    check_dims(int(matrix.shape[1]), image_dim, f"text features {path}", image_path)
+    check_dims(int(matrix.shape[1]), image_dim, f"text features file {path}", image_path)
     lookup = _class_lookup(classes)
     ids = np.asarray([lookup.get(_loose(v), -1) if v is not None else -1 for v in labels], dtype=np.int64)
     missing = sorted(set(range(len(classes))) - set(ids[ids >= 0].tolist()))

@@ -31,7 +31,7 @@ from labelclean.core import console
 from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
-from labelclean.stages.configs import EmbedConfig
+from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.store.workdir import Workdir
@@ -48,6 +48,7 @@ class _Run:
     found: Discovered
     shard: Shard | None
     source: Any = None  # Encoder or Features
+    text: Any = None  # with --from-features: TextFeatures (--text-features), a text-only Encoder (--model) or None
     scan: Scan | None = None
 
     @property
@@ -86,7 +87,7 @@ def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finishe
     stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
     if run.shard is not None and finished:
         stages.append("embed")
-    model = {**run.source.identity, "model_id": run.source.model_id}
+    model = {**run.source.identity, "model_id": run.source.model_id, **_text_identity(run)}
     with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
         for stage in stages:
             run.wd.update_run(stage, record, model=model)
@@ -128,14 +129,23 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
 
 
 def _load_source(run: _Run) -> Any:
-    if run.features:
-        from labelclean.embed.features import load_features
-
-        return load_features(run.cfg.from_features, run.found.candidates, run.found.root)
     from labelclean.model.encoder import load_encoder
 
     cfg = run.cfg
-    return load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    if not run.features:
+        return load_encoder(cfg.model or DEFAULT_MODEL, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    from labelclean.embed.features import load_features
+    from labelclean.embed.text_features import check_dims, load_text_features
+
+    features = load_features(cfg.from_features, run.found.candidates, run.found.root)
+    if cfg.text_features is not None:
+        run.text = load_text_features(cfg.text_features, run.found.classes, image_dim=features.dim,
+                                      image_path=features.path, prompts_file=cfg.text_prompts)
+    elif cfg.model is not None:
+        run.text = load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision,
+                                text_only=True)
+        check_dims(run.text.embed_dim, features.dim, f"the text tower of {run.text.model_id}", features.path)
+    return features
 
 
 def _hash_all(run: _Run, done_by_hash: dict[str, set[str]]) -> Scan:
@@ -187,9 +197,25 @@ def _workers(run: _Run) -> int:
 def _source_summary(run: _Run) -> dict[str, Any]:
     src = run.source
     if run.features:
-        return {"model_id": src.model_id, "features_file": str(src.path), "unmatched_feature_rows": src.unmatched}
+        return {"model_id": src.model_id, "features_file": str(src.path), "unmatched_feature_rows": src.unmatched,
+                **_text_identity(run)}
     return {"model_id": src.model_id, "device": str(src.device), "precision": src.precision,
             "batch_size": _batch_size(run), "workers": _workers(run)}
+
+
+def _imported(text: Any) -> bool:
+    from labelclean.embed.text_features import TextFeatures
+
+    return isinstance(text, TextFeatures)
+
+
+def _text_identity(run: _Run) -> dict[str, Any]:
+    """Where the prompt embeddings of imported image features come from (run.json, summary)."""
+    if run.text is None:
+        return {}
+    if _imported(run.text):
+        return {**run.text.identity, "unmatched_text_rows": run.text.unmatched}
+    return {"text_model": run.text.model_id, "text_weights_sha256": run.text.identity["weights_sha256"]}
 
 
 def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
@@ -209,9 +235,15 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
 
 
 def _text(run: _Run) -> embed_outputs.TextResult:
-    if run.features:
-        embed_outputs.drop_stale_text(run.wd, run.source.model_id)
+    if run.features and run.text is None:
+        if run.wd.text.exists():  # made by another model, or by an earlier --text-features / --model
+            run.wd.text.unlink()
         return embed_outputs.TextResult(skipped="features have no text encoder")
+    if run.features and _imported(run.text):
+        return embed_outputs.write_imported_text(run.wd, run.text, run.found, run.source.model_id)
+    if run.features:
+        return embed_outputs.write_text(run.wd, run.text, run.found, templates=run.cfg.templates,
+                                        descriptions=run.cfg.descriptions, model_id=run.source.model_id)
     if not run.source.has_text:
         return embed_outputs.TextResult(skipped="the model has no text encoder")
     return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,

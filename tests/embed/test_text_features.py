@@ -53,8 +53,8 @@ def test_dimension_mismatch_names_both_files_and_dims(tmp_path):
     path = _parquet(tmp_path / "text.parquet", ["tabby", "golden_retriever"], ["a", "b"], _vectors(2, 512))
     with pytest.raises(InputError) as e:
         load_text_features(path, CLASSES, image_dim=768, image_path=tmp_path / "img.parquet")
-    assert str(e.value) == (f"text features {path} has 512-dimensional embeddings but image features "
-                            f"{tmp_path / 'img.parquet'} have 768")
+    assert str(e.value) == (f"text features file {path} has 512-dimensional embeddings but image features file "
+                            f"{tmp_path / 'img.parquet'} has 768")
     assert e.value.hint == "use prompt embeddings from the model that made the image features"
 
 
