@@ -9,10 +9,15 @@ Accepted files:
 - ``.parquet``: an ``embedding`` list column keyed by ``sample_id`` or, failing that, by
   ``path`` (absolute, or relative to the data root). Samples without a row get status
   ``no_features``; rows matching no sample are counted and ignored.
+- a folder in the layout of clip-retrieval's ``inference`` and of the LAION embedding
+  releases: ``img_emb/img_emb_<n>.npy`` with, row for row, ``metadata/metadata_<n>.parquet``
+  holding ``image_path`` (or ``path`` or ``sample_id``); matched as the Parquet file is.
 
 Vectors are L2-normalised. Exact duplicate files (same content) share the vector of the
 one embed keeps (normally the smallest sample_id), as with a model. The model identity is ``features:<first 12 hex of the file's
-sha256>``; there is no text encoder, so `score` skips zero-shot estimators.
+sha256>`` (a folder: of its files' digests); there is no text encoder unless ``embed`` gets
+prompt embeddings too (``--text-features`` or ``--model``), so `score` skips zero-shot
+estimators otherwise.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ def load_features(path: Path, candidates: list[Candidate], data_root: Path) -> F
     from labelclean.model.encoder import sha256_file
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        matrix, ids, unmatched, sha = _from_folder(path, candidates, data_root)
+        return _features(path, sha, matrix, ids, unmatched)
     if not path.is_file():
         raise InputError(f"features file {path} does not exist", HINT)
     suffix = path.suffix.lower()
@@ -70,11 +78,15 @@ def load_features(path: Path, candidates: list[Candidate], data_root: Path) -> F
         matrix, ids, unmatched = _from_parquet(path, candidates, data_root)
     else:
         raise InputError(f"features file {path} has unknown extension {path.suffix!r}", HINT)
+    return _features(path, sha256_file(path), matrix, ids, unmatched)
+
+
+def _features(path: Path, sha: str, matrix: np.ndarray, ids: list[str], unmatched: int) -> Features:
     norms = np.linalg.norm(matrix, axis=1)
     usable = np.isfinite(norms) & (norms > 0)
     unit = matrix / np.where(usable, norms, 1.0)[:, None]
     vectors = {s: unit[i] for i, s in enumerate(ids) if usable[i]}
-    return Features(path.resolve(), sha256_file(path), vectors, int(matrix.shape[1]), unmatched)
+    return Features(path.resolve(), sha, vectors, int(matrix.shape[1]), unmatched)
 
 
 def read_npy_matrix(path: Path, hint: str = HINT) -> np.ndarray:
@@ -107,17 +119,69 @@ def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[
     if key is None or "embedding" not in table.column_names:
         raise InputError(f"{path} has columns {table.column_names}; it needs `embedding` and `sample_id` or `path`", HINT)
     matrix = embedding_matrix(table["embedding"], path)
-    lookup = _key_lookup(candidates, root, by_path=key == "path")
+    return _match(matrix, table[key].to_pylist(), key != "sample_id", candidates, root, path)
+
+
+def _match(matrix: np.ndarray, keys: list, by_path: bool, candidates: list[Candidate], root: Path,
+           path: Path) -> tuple[np.ndarray, list[str], int]:
+    """Keep the rows whose key (sample_id, or a path) names a discovered sample."""
+    lookup = _key_lookup(candidates, root, by_path=by_path)
     ids, rows = [], []
-    for i, k in enumerate(table[key].to_pylist()):
-        sid = lookup.get(_norm_key(k, root) if key == "path" else k)
+    for i, k in enumerate(keys):
+        sid = lookup.get(_norm_key(k, root) if by_path else k)
         if sid is not None:
             ids.append(sid)
             rows.append(i)
     if len(set(ids)) != len(ids):
         dup = next(s for s in ids if ids.count(s) > 1)
         raise InputError(f"{path} has more than one row for {dup}", "keep one embedding per file")
-    return matrix[rows], ids, table.num_rows - len(rows)
+    return matrix[rows], ids, len(keys) - len(rows)
+
+
+FOLDER_HINT = ("a features folder holds img_emb/img_emb_<n>.npy and, row for row, metadata/metadata_<n>.parquet "
+               "with an image_path column (clip-retrieval inference output)")
+FOLDER_KEYS = ("sample_id", "image_path", "path")
+
+
+def _from_folder(path: Path, candidates: list[Candidate], root: Path) -> tuple[np.ndarray, list[str], int, str]:
+    """clip-retrieval / LAION layout: img_emb/img_emb_<n>.npy + metadata/metadata_<n>.parquet."""
+    import hashlib
+
+    from labelclean.model.encoder import sha256_file
+
+    shards = sorted((path / "img_emb").glob("img_emb_*.npy"), key=_shard_number)
+    if not shards:
+        raise InputError(f"features folder {path} has no img_emb/img_emb_<n>.npy files", FOLDER_HINT)
+    matrices, keys, digest, key = [], [], hashlib.sha256(), None
+    for npy in shards:
+        meta = path / "metadata" / f"metadata_{_shard_number(npy)}.parquet"
+        if not meta.is_file():
+            raise InputError(f"{npy} has no metadata file {meta}", FOLDER_HINT)
+        matrix, table = read_npy_matrix(npy, FOLDER_HINT), pq.read_table(meta)
+        names = [k for k in FOLDER_KEYS if k in table.column_names]
+        if not names or (key is not None and names[0] != key):
+            raise InputError(f"{meta} has columns {table.column_names}; every metadata file needs the same one of "
+                             f"{', '.join(FOLDER_KEYS)}", FOLDER_HINT)
+        key = names[0]
+        if table.num_rows != matrix.shape[0]:
+            raise InputError(f"{meta} has {table.num_rows} rows but {npy} has {matrix.shape[0]}",
+                             "each metadata file lists the images of its embeddings file, in order")
+        if matrices and matrix.shape[1] != matrices[0].shape[1]:
+            raise InputError(f"{npy} has {matrix.shape[1]} columns but {shards[0]} has {matrices[0].shape[1]}",
+                             "all shards must come from one model")
+        matrices.append(matrix)
+        keys += table[key].to_pylist()
+        for f in (npy, meta):
+            digest.update(sha256_file(f).encode())
+    matched = _match(np.concatenate(matrices), keys, key != "sample_id", candidates, root, path)
+    return (*matched, digest.hexdigest())
+
+
+def _shard_number(npy: Path) -> int:
+    tail = npy.stem.rsplit("_", 1)[-1]
+    if not tail.isdigit():
+        raise InputError(f"{npy} is not named img_emb_<n>.npy", FOLDER_HINT)
+    return int(tail)
 
 
 def embedding_matrix(column: pa.ChunkedArray, path: Path, hint: str = HINT) -> np.ndarray:

@@ -106,3 +106,26 @@ def test_text_side_usage_errors(tmp_path, kw, message):
     with pytest.raises(UsageError) as e:
         run_embed(Workdir(tmp_path / "w"), _cfg(tmp_path, **kw))
     assert str(e.value) == message
+
+
+def test_clip_retrieval_folder_of_image_embeddings(tmp_path, exported, tiny_model):
+    """img_emb/img_emb_<n>.npy + metadata/metadata_<n>.parquet (image_path), shards in numeric order."""
+    data, img, _, text = exported
+    table = pq.read_table(img)
+    ids, X = table["sample_id"].to_pylist(), np.asarray(table["embedding"].to_pylist(), np.float32)
+    folder = tmp_path / "embeddings"
+    (folder / "img_emb").mkdir(parents=True)
+    (folder / "metadata").mkdir()
+    for n, rows in ((10, slice(4, None)), (2, slice(0, 4))):  # rows are matched by image_path, whatever the shard order
+        np.save(folder / "img_emb" / f"img_emb_{n}.npy", X[rows])
+        pq.write_table(pa.table({"image_path": [str(data / s) for s in ids[rows]]}),
+                       folder / "metadata" / f"metadata_{n}.parquet")
+    wd = Workdir(tmp_path / "w")
+    rep = run_embed(wd, _cfg(data, tiny_model, from_features=folder))
+    back = load_embeddings(wd)
+    assert list(back.sample_ids) == ids and rep.summary["unmatched_feature_rows"] == 0
+    np.testing.assert_allclose(back.X, X / np.linalg.norm(X, axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(load_text(wd).T, text.T, atol=1e-5)
+    pq.write_table(pa.table({"image_path": ["a.png"]}), folder / "metadata" / "metadata_2.parquet")
+    with pytest.raises(InputError, match=r"metadata_2\.parquet has 1 rows but .*img_emb_2\.npy has 4$"):
+        run_embed(Workdir(tmp_path / "w2"), _cfg(data, None, from_features=folder))
