@@ -261,7 +261,8 @@ OPTIONS: dict[str, Opt] = {
     "demo_domain": _opt("--domain", help="easy (images like the bundled model's training renders, labels flipped to "
                         "any class) or hard (a domain gap: the model is about 82 % accurate; labels flipped between "
                         "look-alike classes).", feeds="demo.domain"),
-    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class.", feeds="demo.noise"),
+    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class (--domain hard: that fraction "
+                       "of every class, to its look-alike).", feeds="demo.noise"),
     "demo_size": _opt("--size", help="Number of generated images (10 classes, 64 px).", feeds="demo.size"),
     "demo_seed": _opt("--seed", help="Seed for the data, the noise and every stage.", feeds="demo.seed"),
     "demo_descriptions": _opt("--descriptions", help="Zero-shot with the class descriptions in "
