@@ -40,13 +40,13 @@ def demo(o: Given) -> None:
 
     workdir = Workdir(o["demo_workdir"])
     report = run_demo(workdir, o.config("demo"), on_stage=show_stage)
-    m = report.summary["metrics"]
-    s = report.summary
+    m = report.metrics
     if o["json_out"]:
-        console.emit_json({**m, "domain": s["domain"], "estimators": s["estimators"]})
+        console.emit_json({**m, "domain": report.domain, "estimators": report.estimators})
         return
-    console.out(f"{s['n_samples']} images ({s['domain']} domain), {s['n_flipped']} wrong labels "
-                f"({s['n_flipped'] / s['n_samples']:.0%})")
+    s = report
+    console.out(f"{s.n_samples} images ({s.domain} domain), {s.n_flipped} wrong labels "
+                f"({s.n_flipped / s.n_samples:.0%})")
     for key, label in (
         ("auroc", "ROC-AUC of clean_score"),
         ("average_precision", "average precision"),
@@ -59,9 +59,9 @@ def demo(o: Given) -> None:
         value = m.get(key)
         console.out(f"  {label:<28} {'n/a' if value is None else f'{value:.3f}'}")
     console.out(f"  {'each estimator':<28} {'ROC-AUC':>7}  accuracy")
-    for e in s["estimators"]:
+    for e in s.estimators:
         console.out(f"    {e['name']:<26} {_fmt(e['auroc']):>7}  {_fmt(e['accuracy'])}")
-    console.out(f"report: {s['report']}")
+    console.out(f"report: {s.report}")
     console.out(f"cleaned data: {workdir.root / 'export'}")
 
 

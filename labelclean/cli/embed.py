@@ -51,26 +51,27 @@ def embed(o: Given) -> None:
 
 
 def _render(report) -> None:
-    s = report.summary
-    if not s["files"]:
+    s = report
+    if not s.files:
         console.warn("DATA holds no files: nothing to embed")
-    title = "Files by status" if s["finished"] else f"Shard {s['shard']}: files by status"
+    title = "Files by status" if s.finished else f"Shard {s.shard}: files by status"
     console.table(title, ["status", "files"], list(report.counts.items()))
-    rate = f" at {s['images_per_s']:.1f} img/s" if s.get("images_per_s") else ""
-    console.info(f"embedded {s['embedded_now']} now{rate}, reused {s['reused']}; {s['duplicates']} exact duplicates")
-    if s["duplicate_label_conflicts"]:
+    rate = f" at {s.images_per_s:.1f} img/s" if s.images_per_s else ""
+    console.info(f"embedded {s.embedded_now} now{rate}, reused {s.reused}; {s.duplicates} exact duplicates")
+    if s.duplicate_label_conflicts:
         first = "; ".join(", ".join(f"{i} ({lab})" for i, lab in zip(c["sample_ids"], c["labels"]))
-                          for c in s["conflict_examples"][:3])
-        console.warn(f"{s['duplicate_label_conflicts']} sets of identical files have different labels: {first}")
-    text = s.get("text") or {}
-    if s.get("text_model") or s.get("text_features"):
-        where = s.get("text_features") or f"the text tower of {s['text_model']}"
+                          for c in s.conflict_examples[:3])
+        console.warn(f"{s.duplicate_label_conflicts} sets of identical files have different labels: {first}")
+    text = s.text or {}
+    src = s.source or {}
+    if src.get("text_model") or src.get("text_features"):
+        where = src.get("text_features") or f"the text tower of {src['text_model']}"
         console.info(f"prompt embeddings ({text.get('prompts', 0)}) from {where}")
-    if s.get("unmatched_text_rows"):
-        console.info(f"{s['unmatched_text_rows']} rows of the text features name classes not in DATA (ignored)")
+    if src.get("unmatched_text_rows"):
+        console.info(f"{src['unmatched_text_rows']} rows of the text features name classes not in DATA (ignored)")
     if text.get("fallback_classes"):
         console.warn(f"no description for {len(text['fallback_classes'])} classes, using templates: "
                      + ", ".join(text["fallback_classes"][:10]))
-    if not s["finished"]:
+    if not s.finished:
         console.info("other shards are still missing or running; the last one to finish writes the manifest "
                      "(or run `labelclean embed` without --shard afterwards)")

@@ -23,7 +23,7 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 
@@ -32,7 +32,7 @@ from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.base import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.store.workdir import Workdir
 
@@ -56,7 +56,26 @@ class _Run:
         return self.cfg.from_features is not None
 
 
-def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
+@dataclass(kw_only=True)
+class EmbedReport(StageReport):
+    stage: str = "embed"
+    model_id: str
+    files: int  # files discovered
+    duplicates: int  # exact duplicate files (embedded once)
+    duplicate_label_conflicts: int  # sets of identical files with different labels
+    conflict_examples: list[dict[str, Any]]
+    embedded_now: int
+    reused: int  # contents already embedded by an earlier run
+    images_per_s: Optional[float]
+    removed_temp_parts: int
+    shard: Optional[str]  # "I/N" when this run embedded one shard
+    finished: bool = False  # manifest.parquet and text.parquet written
+    text: Optional[dict[str, Any]] = None  # prompt embeddings written (when finished)
+    source: dict[str, Any] = summary_field(flatten=True)  # the model's device, precision, ... or the features file
+    step_seconds: dict[str, float] = summary_field("seconds", default_factory=dict)
+
+
+def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
     """Embed DATA into the workdir (resumable, shardable); see the module docstring."""
     cfg.validate()
     shard = parse_shard(cfg.shard, cfg.num_shards)
@@ -67,34 +86,39 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
         seconds["discover"] = t.seconds
         run = _Run(wd, cfg, found, shard)
         with embed_io.embed_lock(wd, shard):
-            summary, slice_counts = _embed_slice(run, seconds)
+            report, slice_counts = _embed_slice(run, seconds)
             if shard is None:
                 finished = _finish(run, seconds)
-                counts = _record(run, seconds, summary, slice_counts, finished)
+                _complete(report, seconds, slice_counts, finished)
+                _record(run, report)
         if shard is not None:
             finished = _finish_if_last(run, seconds)
-            counts = _record(run, seconds, summary, slice_counts, finished)
-    return StageReport("embed", counts, summary, _outputs(wd, finished), total.seconds)
+            _complete(report, seconds, slice_counts, finished)
+            _record(run, report)
+    report.outputs, report.seconds = _outputs(wd, finished), total.seconds
+    return report
 
 
-def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finished: dict | None) -> dict[str, int]:
-    """Complete the summary and merge it into run.json; return the counts by status."""
-    counts = finished.pop("counts") if finished else slice_counts
-    summary.update(finished or {})
-    summary["finished"] = finished is not None
-    summary["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-    record = {"config": config_dict(run.cfg), "counts": counts, **summary}
+def _complete(report: EmbedReport, seconds: dict, slice_counts: dict, finished: dict | None) -> None:
+    report.counts = finished.pop("counts") if finished else slice_counts
+    report.text = (finished or {}).get("text")
+    report.finished = finished is not None
+    report.step_seconds = {k: round(v, 3) for k, v in seconds.items()}
+
+
+def _record(run: _Run, report: EmbedReport) -> None:
+    """Merge the report into run.json (per shard, and as `embed` once the manifest is written)."""
+    record = report.run_record(run.cfg)
     stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
-    if run.shard is not None and finished:
+    if run.shard is not None and report.finished:
         stages.append("embed")
     model = {**run.source.identity, "model_id": run.source.model_id, **_text_identity(run)}
     with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
         for stage in stages:
             run.wd.update_run(stage, record, model=model)
-    return counts
 
 
-def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], dict[str, int]]:
+def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dict[str, int]]:
     """Load the model, hash, and embed this run's missing contents into part files."""
     with Timer() as t:
         run.source = _load_source(run)
@@ -113,19 +137,20 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
     with Timer() as t:
         slice_counts = _embed_items(run, items)
     seconds["embed"] = t.seconds
-    summary = {
-        **_source_summary(run),
-        "files": len(run.found.candidates),
-        "duplicates": run.scan.n_duplicates,
-        "duplicate_label_conflicts": len(run.scan.conflicts),
-        "conflict_examples": [vars(c) for c in run.scan.conflicts[:5]],
-        "embedded_now": len(items),
-        "reused": owned - len(items),
-        "images_per_s": round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
-        "removed_temp_parts": removed,
-        "shard": str(run.shard) if run.shard else None,
-    }
-    return summary, slice_counts
+    report = EmbedReport(
+        model_id=run.source.model_id,
+        source=_source_summary(run),
+        files=len(run.found.candidates),
+        duplicates=run.scan.n_duplicates,
+        duplicate_label_conflicts=len(run.scan.conflicts),
+        conflict_examples=[vars(c) for c in run.scan.conflicts[:5]],
+        embedded_now=len(items),
+        reused=owned - len(items),
+        images_per_s=round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
+        removed_temp_parts=removed,
+        shard=str(run.shard) if run.shard else None,
+    )
+    return report, slice_counts
 
 
 def _load_source(run: _Run) -> Any:
@@ -197,9 +222,8 @@ def _workers(run: _Run) -> int:
 def _source_summary(run: _Run) -> dict[str, Any]:
     src = run.source
     if run.features:
-        return {"model_id": src.model_id, "features_file": str(src.path), "unmatched_feature_rows": src.unmatched,
-                **_text_identity(run)}
-    return {"model_id": src.model_id, "device": str(src.device), "precision": src.precision,
+        return {"features_file": str(src.path), "unmatched_feature_rows": src.unmatched, **_text_identity(run)}
+    return {"device": str(src.device), "precision": src.precision,
             "batch_size": _batch_size(run), "workers": _workers(run)}
 
 
