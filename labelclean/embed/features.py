@@ -25,14 +25,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelclean.ingest.discover import Candidate
-from labelclean.core.errors import InputError
+from labelclean.ingest.types import Candidate
+from labelclean.core.errors import InputError, ModelError
 from labelclean.store.parquet_io import to_numpy_2d
 from labelclean.core.reasons import Reason
 from labelclean.embed.parts import Rows
@@ -50,6 +50,40 @@ class Features:
     vectors: dict[str, np.ndarray]  # sample_id -> unit float32 vector
     dim: int
     unmatched: int  # rows of the file that match no discovered sample
+    text_encoder: Any = None  # --model: a text-only Encoder that embeds the class prompts
+    imported_text: Any = None  # --text-features: prompt embeddings (embed.text_features.TextFeatures)
+    no_text: ClassVar[str] = "features have no text encoder"
+    decodes_files: ClassVar[bool] = False  # a file missing on disk is fine: its vector is in the features file
+
+    @property
+    def has_text(self) -> bool:
+        """Whether class prompts can be embedded (`encode_texts`); imported prompts are written as they are."""
+        return self.text_encoder is not None
+
+    @property
+    def text_model_id(self) -> str | None:
+        return self.text_encoder.model_id if self.text_encoder is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"features_file": str(self.path), "unmatched_feature_rows": self.unmatched, **self.text_identity()}
+
+    def text_identity(self) -> dict[str, Any]:
+        """Where the prompt embeddings come from (run.json's model record, the embed summary)."""
+        if self.imported_text is not None:
+            return {**self.imported_text.identity, "unmatched_text_rows": self.imported_text.unmatched}
+        if self.text_encoder is not None:
+            return {"text_model": self.text_encoder.model_id,
+                    "text_weights_sha256": self.text_encoder.identity["weights_sha256"]}
+        return {}
+
+    def rows(self, items: list[Candidate], sha256: dict[str, str | None]) -> Iterator[Rows]:
+        return feature_rows(self, items, sha256)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self.text_encoder is None:
+            raise ModelError(f"{self.path} holds image features only: {self.no_text}",
+                             "add --model M (the model that made them) or --text-features for zero-shot scoring")
+        return self.text_encoder.encode_texts(texts)
 
     @property
     def model_id(self) -> str:
@@ -58,7 +92,7 @@ class Features:
     @property
     def identity(self) -> dict:
         return {"model": "features", "pretrained": None, "weights_file": str(self.path),
-                "weights_sha256": self.sha256, "embed_dim": self.dim, "image_size": None}
+                "weights_sha256": self.sha256, "embed_dim": self.dim, "image_size": None, **self.text_identity()}
 
 
 def load_features(path: Path, candidates: list[Candidate], data_root: Path) -> Features:

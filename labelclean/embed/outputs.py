@@ -9,11 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from labelclean.ingest.discover import Discovered
+from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
 from labelclean.store.schemas import MANIFEST, text_schema
-from labelclean.stages.base import fingerprint
+from labelclean.core.report import fingerprint
 from labelclean.embed.plan import Scan, usable
 from labelclean.store.workdir import Workdir
 
@@ -85,13 +85,12 @@ class TextResult:
     skipped: str = ""  # why no text.parquet was written
 
 
-def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, descriptions: str | None,
-               model_id: str | None = None) -> TextResult:
+def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, descriptions: str | None) -> TextResult:
     """Embed every (class, prompt) into text.parquet, unless an identical one exists.
 
-    ``model_id`` is the workdir's model identity when it differs from the encoder's (image
-    features imported with ``--from-features``, prompts embedded by ``--model``'s text tower);
-    the encoder's own identity is then recorded as ``text_model``.
+    ``encoder`` is the embed `Source`. The table carries its ``model_id``; the model that
+    embedded the prompts (``text_model_id``: another one when image features were imported and
+    ``--model`` gave the text tower) is recorded as ``text_model`` and is part of the fingerprint.
     """
     from labelclean.model.prompts import build_prompts, missing_description_classes
 
@@ -99,14 +98,14 @@ def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, 
         return TextResult(skipped="no classes")
     prompts = build_prompts(found.classes, templates=templates, descriptions=descriptions)
     fallback = [c.name for c in missing_description_classes(found.classes, descriptions)] if descriptions else []
-    fp = fingerprint([(p.class_id, p.text, p.source) for p in prompts] + [encoder.model_id])
-    table_model = model_id or encoder.model_id
-    if _unchanged(wd, table_model, fp):
+    text_model = getattr(encoder, "text_model_id", encoder.model_id)
+    fp = fingerprint([(p.class_id, p.text, p.source) for p in prompts] + [text_model])
+    if _unchanged(wd, encoder.model_id, fp):
         return TextResult(len(prompts), True, fallback)
     T = encoder.encode_texts([p.text for p in prompts])
     table = text_table(found, [p.class_id for p in prompts], [p.text for p in prompts], [p.source for p in prompts], T)
-    write_table(wd.text, table, "text", table_model, prompts_fingerprint=fp,
-                templates=templates, descriptions=descriptions, text_model=encoder.model_id)
+    write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
+                templates=templates, descriptions=descriptions, text_model=text_model)
     return TextResult(len(prompts), False, fallback)
 
 
@@ -140,3 +139,11 @@ def _unchanged(wd: Workdir, model_id: str, fp: str) -> bool:
         return False
     meta = read_meta(wd.text)
     return meta.get("model_id") == model_id and meta.get("prompts_fingerprint") == fp
+
+
+def drop_text(wd: Workdir) -> bool:
+    """Remove text.parquet (the source has no text side now: another model, or no --text-features)."""
+    if wd.text.exists():
+        wd.text.unlink()
+        return True
+    return False

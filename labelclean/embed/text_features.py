@@ -23,6 +23,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from labelclean.core.errors import InputError, UsageError
 from labelclean.embed.features import embedding_matrix, read_npy_matrix
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 
 CLASS_COLUMNS = ("class", "class_name", "label")
 PROMPT_COLUMNS = ("prompt", "text", "caption")
@@ -189,3 +190,22 @@ def _class_lookup(classes: list[ClassInfo]) -> dict[str, int]:
         for c in classes:
             out.setdefault(_loose(getattr(c, key)), c.id)
     return out
+
+
+def attach_text_side(features: Any, classes: list[ClassInfo], *, text_features: Path | None,
+                     text_prompts: Path | None, model: str | None, pretrained: str | None, device: str,
+                     precision: str) -> None:
+    """Give imported image features (`embed.features.Features`) their prompt side, if any.
+
+    ``text_features`` (+ ``text_prompts``) imports prompt embeddings; else ``model`` loads that
+    model's text tower alone (with ``pretrained``). Either must match the features' dimension.
+    """
+    if text_features is not None:
+        features.imported_text = load_text_features(text_features, classes, image_dim=features.dim,
+                                                    image_path=features.path, prompts_file=text_prompts)
+    elif model is not None:
+        from labelclean.model.encoder import load_encoder
+
+        encoder = load_encoder(model, pretrained, device=device, precision=precision, text_only=True)
+        check_dims(encoder.dim, features.dim, f"the text tower of {encoder.model_id}", features.path)
+        features.text_encoder = encoder

@@ -32,8 +32,9 @@ from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
-from labelclean.stages.base import StageReport, Timer, summary_field
+from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.embed.source import Source
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
@@ -47,13 +48,13 @@ class _Run:
     cfg: EmbedConfig
     found: Discovered
     shard: Shard | None
-    source: Any = None  # Encoder or Features
-    text: Any = None  # with --from-features: TextFeatures (--text-features), a text-only Encoder (--model) or None
+    source: Source | None = None  # a CLIP image model or imported features
     scan: Scan | None = None
 
     @property
     def features(self) -> bool:
-        return self.cfg.from_features is not None
+        """Vectors that do not come from the files (a missing file is fine)."""
+        return not self.source.decodes_files
 
 
 @dataclass(kw_only=True)
@@ -85,7 +86,7 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
             found = discover(cfg.data, classes_file=cfg.classes_file)
         seconds["discover"] = t.seconds
         run = _Run(wd, cfg, found, shard)
-        with embed_io.embed_lock(wd, shard):
+        with wd.lock(None if shard is None else shard.index):
             report, slice_counts = _embed_slice(run, seconds)
             if shard is None:
                 finished = _finish(run, seconds)
@@ -112,10 +113,9 @@ def _record(run: _Run, report: EmbedReport) -> None:
     stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
     if run.shard is not None and report.finished:
         stages.append("embed")
-    model = {**run.source.identity, "model_id": run.source.model_id, **_text_identity(run)}
-    with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
-        for stage in stages:
-            run.wd.update_run(stage, record, model=model)
+    model = {**run.source.identity, "model_id": run.source.model_id}
+    for stage in stages:
+        run.wd.update_run(stage, record, model=model)
 
 
 def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dict[str, int]]:
@@ -139,7 +139,7 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
     seconds["embed"] = t.seconds
     report = EmbedReport(
         model_id=run.source.model_id,
-        source=_source_summary(run),
+        source=run.source.summary(),
         files=len(run.found.candidates),
         duplicates=run.scan.n_duplicates,
         duplicate_label_conflicts=len(run.scan.conflicts),
@@ -153,24 +153,21 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
     return report, slice_counts
 
 
-def _load_source(run: _Run) -> Any:
+def _load_source(run: _Run) -> Source:
+    cfg = run.cfg
+    if cfg.from_features is not None:
+        from labelclean.embed.features import load_features
+        from labelclean.embed.text_features import attach_text_side
+
+        features = load_features(cfg.from_features, run.found.candidates, run.found.root)
+        attach_text_side(features, run.found.classes, text_features=cfg.text_features, text_prompts=cfg.text_prompts,
+                         model=cfg.model, pretrained=cfg.pretrained, device=cfg.device, precision=cfg.precision)
+        return features
+    from labelclean.embed.images import ImageSource
     from labelclean.model.encoder import load_encoder
 
-    cfg = run.cfg
-    if not run.features:
-        return load_encoder(cfg.model or DEFAULT_MODEL, cfg.pretrained, device=cfg.device, precision=cfg.precision)
-    from labelclean.embed.features import load_features
-    from labelclean.embed.text_features import check_dims, load_text_features
-
-    features = load_features(cfg.from_features, run.found.candidates, run.found.root)
-    if cfg.text_features is not None:
-        run.text = load_text_features(cfg.text_features, run.found.classes, image_dim=features.dim,
-                                      image_path=features.path, prompts_file=cfg.text_prompts)
-    elif cfg.model is not None:
-        run.text = load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision,
-                                text_only=True)
-        check_dims(run.text.embed_dim, features.dim, f"the text tower of {run.text.model_id}", features.path)
-    return features
+    encoder = load_encoder(cfg.model or DEFAULT_MODEL, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
 
 def _hash_all(run: _Run, done_by_hash: dict[str, set[str]]) -> Scan:
@@ -185,61 +182,14 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
         return {}
     sha = {c.sample_id: run.scan.digests[c.sample_id].sha256 for c in items}
     src, cfg = run.source, run.cfg
-    writer_shard = run.shard or Shard(0, 1)
-    if run.features:
-        from labelclean.embed.features import feature_rows
-
-        batches = feature_rows(src, items, sha)
-        dim = src.dim
-    else:
-        from labelclean.embed.images import embed_images
-
-        batches = embed_images(src, items, sha, batch_size=_batch_size(run), workers=_workers(run),
-                               max_pixels=cfg.max_pixels)
-        dim = src.embed_dim
-    writer = embed_io.PartWriter(run.wd.embeddings_dir, writer_shard, dim, DTYPES[cfg.dtype], src.model_id,
-                                 chunk_size=cfg.chunk_size)
+    writer = embed_io.PartWriter(run.wd.embeddings_dir, run.shard or Shard(0, 1), src.dim, DTYPES[cfg.dtype],
+                                 src.model_id, chunk_size=cfg.chunk_size)
     with console.progress("Embedding", total=len(items)) as bar, writer:
-        for rows in batches:
+        for rows in src.rows(items, sha):
             writer.write(rows)
             counts.update(rows.status)
             bar.advance(len(rows.sample_ids))
     return dict(counts.most_common())
-
-
-def _batch_size(run: _Run) -> int:
-    from labelclean.embed.images import auto_batch_size
-
-    return run.cfg.batch_size or auto_batch_size(run.source.device.type)
-
-
-def _workers(run: _Run) -> int:
-    from labelclean.embed.images import auto_workers
-
-    return run.cfg.workers if run.cfg.workers is not None else auto_workers(run.source.device.type)
-
-
-def _source_summary(run: _Run) -> dict[str, Any]:
-    src = run.source
-    if run.features:
-        return {"features_file": str(src.path), "unmatched_feature_rows": src.unmatched, **_text_identity(run)}
-    return {"device": str(src.device), "precision": src.precision,
-            "batch_size": _batch_size(run), "workers": _workers(run)}
-
-
-def _imported(text: Any) -> bool:
-    from labelclean.embed.text_features import TextFeatures
-
-    return isinstance(text, TextFeatures)
-
-
-def _text_identity(run: _Run) -> dict[str, Any]:
-    """Where the prompt embeddings of imported image features come from (run.json, summary)."""
-    if run.text is None:
-        return {}
-    if _imported(run.text):
-        return {**run.text.identity, "unmatched_text_rows": run.text.unmatched}
-    return {"text_model": run.text.model_id, "text_weights_sha256": run.text.identity["weights_sha256"]}
 
 
 def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
@@ -259,17 +209,12 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
 
 
 def _text(run: _Run) -> embed_outputs.TextResult:
-    if run.features and run.text is None:
-        if run.wd.text.exists():  # made by another model, or by an earlier --text-features / --model
-            run.wd.text.unlink()
-        return embed_outputs.TextResult(skipped="features have no text encoder")
-    if run.features and _imported(run.text):
-        return embed_outputs.write_imported_text(run.wd, run.text, run.found, run.source.model_id)
-    if run.features:
-        return embed_outputs.write_text(run.wd, run.text, run.found, templates=run.cfg.templates,
-                                        descriptions=run.cfg.descriptions, model_id=run.source.model_id)
+    imported = getattr(run.source, "imported_text", None)  # --from-features with --text-features
+    if imported is not None:
+        return embed_outputs.write_imported_text(run.wd, imported, run.found, run.source.model_id)
     if not run.source.has_text:
-        return embed_outputs.TextResult(skipped="the model has no text encoder")
+        embed_outputs.drop_text(run.wd)
+        return embed_outputs.TextResult(skipped=run.source.no_text)
     return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,
                                     descriptions=run.cfg.descriptions)
 

@@ -81,7 +81,7 @@ def test_text_only_encoder_matches_the_full_model(tiny_model):
 
     full = load_encoder(tiny_model, device="cpu", precision="fp32")
     text = load_encoder(tiny_model, device="cpu", precision="fp32", text_only=True)
-    assert text.model.visual is None and text.embed_dim == full.embed_dim == 32
+    assert text.model.visual is None and text.dim == full.dim == 32
     assert text.model_id == full.model_id
     prompts = ["a photo of a cat.", "a photo of a dog."]
     np.testing.assert_allclose(text.encode_texts(prompts), full.encode_texts(prompts), atol=1e-6)
