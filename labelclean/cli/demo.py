@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import Given, stage_options, uses
 from labelclean.store.workdir import Workdir
 from labelclean.cli.render import show_stage
+
+HARD_WORKDIR = Path("labelclean-demo-hard")  # --domain hard without -w
 
 
 @app.command()
@@ -28,17 +32,21 @@ def demo(o: Given) -> None:
     what the bundled model was trained on (vivid backgrounds, smaller, squashed, occluded and
     blurred shapes, shifted colours), so its zero-shot accuracy is about 82 % instead of
     99.8 %, and the wrong labels are those of a look-alike class (same colour, other shape).
+    Its work directory defaults to labelclean-demo-hard.
 
     Example:
 
     \b
       labelclean demo
-      labelclean demo --domain hard -w labelclean-demo-hard
+      labelclean demo --domain hard
       labelclean demo --noise 0.5 --size 2000 -w /tmp/demo --json
     """
     from labelclean.demo.run import run_demo
 
-    workdir = Workdir(o["demo_workdir"])
+    folder = o["demo_workdir"]
+    if o["demo_domain"] == "hard" and not o.explicit("demo_workdir"):
+        folder = HARD_WORKDIR  # keep the easy demo's data and embeddings next to it
+    workdir = Workdir(folder)
     report = run_demo(workdir, o.config("demo"), on_stage=show_stage)
     m = report.metrics
     if o["json_out"]:

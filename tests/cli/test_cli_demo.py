@@ -101,3 +101,14 @@ def test_demo_domains_match_the_dataset_module():
     from labelclean.stages.configs import DEMO_DOMAINS
 
     assert DEMO_DOMAINS == DOMAINS
+
+
+def test_hard_domain_has_its_own_default_workdir(tmp_path, monkeypatch):
+    """Without -w, --domain hard leaves the easy demo's labelclean-demo/ alone."""
+    seen = []
+    monkeypatch.setattr("labelclean.demo.run.run_demo", lambda wd, cfg, on_stage=None: seen.append(wd.root) or 1 / 0)
+    monkeypatch.chdir(tmp_path)
+    runner.invoke(app, ["demo", "--domain", "hard"])
+    runner.invoke(app, ["demo", "--domain", "hard", "-w", "mine"])
+    runner.invoke(app, ["demo"])
+    assert [p.name for p in seen] == ["labelclean-demo-hard", "mine", "labelclean-demo"]
