@@ -53,8 +53,8 @@ def demo(o: Given) -> None:
         console.emit_json({**m, "domain": report.domain, "estimators": report.estimators})
         return
     s = report
-    console.out(f"{s.n_samples} images ({s.domain} domain), {s.n_flipped} wrong labels "
-                f"({s.n_flipped / s.n_samples:.0%})")
+    where = "" if s.domain == "easy" else f" ({s.domain} domain)"
+    console.out(f"{s.n_samples} images{where}, {s.n_flipped} wrong labels ({s.n_flipped / s.n_samples:.0%})")
     for key, label in (
         ("auroc", "ROC-AUC of clean_score"),
         ("average_precision", "average precision"),
