@@ -32,6 +32,12 @@ def embed(o: Given) -> None:
     the shards of one workdir may run at the same time. The last shard to finish writes the
     manifest; otherwise run the command once more without --shard after all shards are done.
 
+    Embeddings made elsewhere: --from-features IMG imports image embeddings (no image is
+    decoded). For zero-shot scoring add the same model's prompt embeddings, either from a file
+    (--text-features TXT.parquet with class, prompt, embedding; or TXT.npy with
+    --text-prompts FILE) or computed here by that model's text tower alone (--model M
+    [--pretrained P]). Dimensions must match, or embed stops naming both files.
+
     Example:
 
     \b
@@ -39,6 +45,8 @@ def embed(o: Given) -> None:
       labelclean embed labels.csv -w work -m ViT-B-16 --precision fp32
       labelclean embed photos/ -w work --shard 0/4
       labelclean embed photos/ -w work --from-features feats.parquet
+      labelclean embed photos/ -w work --from-features img.npy --text-features text.parquet
+      labelclean embed photos/ -w work --from-features img.npy --model ViT-B-32
     """
     from labelclean.stages.embed import run_embed
 
@@ -61,6 +69,12 @@ def _render(report) -> None:
                           for c in s.conflict_examples[:3])
         console.warn(f"{s.duplicate_label_conflicts} sets of identical files have different labels: {first}")
     text = s.text or {}
+    src = s.source or {}
+    if src.get("text_model") or src.get("text_features"):
+        where = src.get("text_features") or f"the text tower of {src['text_model']}"
+        console.info(f"prompt embeddings ({text.get('prompts', 0)}) from {where}")
+    if src.get("unmatched_text_rows"):
+        console.info(f"{src['unmatched_text_rows']} rows of the text features name classes not in DATA (ignored)")
     if text.get("fallback_classes"):
         console.warn(f"no description for {len(text['fallback_classes'])} classes, using templates: "
                      + ", ".join(text["fallback_classes"][:10]))

@@ -88,7 +88,8 @@ OPTIONS: dict[str, Opt] = {
                  "label columns.", feeds="embed.data", argument=True, pipeline=True,
                  extra=(("show_default", False),)),
     "model": _opt("--model", "-m", help="open_clip model name (e.g. ViT-B-32, ViT-L-14), local-dir:PATH or "
-                  "hf-hub:ORG/REPO.", feeds="embed.model", pipeline=True),
+                  "hf-hub:ORG/REPO (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
+                  "prompts (default: none, no zero-shot).", feeds="embed.model", pipeline=True),
     "pretrained": _opt("--pretrained", help="Pretrained tag (e.g. laion2b_s34b_b79k; default: the usual one for the "
                        "model) or a local weights file (.pt/.bin/.safetensors).", feeds="embed.pretrained",
                        pipeline=True),
@@ -111,6 +112,11 @@ OPTIONS: dict[str, Opt] = {
     "from_features": _opt("--from-features", help="Import precomputed embeddings instead of running a model: .npy "
                           "(one row per file, in sample_id order) or .parquet (embedding + sample_id or path).",
                           feeds="embed.from_features"),
+    "text_features": _opt("--text-features", help="With --from-features: the same model's prompt embeddings, "
+                          ".parquet (class, prompt, embedding) or .npy with --text-prompts.",
+                          feeds="embed.text_features"),
+    "text_prompts": _opt("--text-prompts", help="With a .npy --text-features: .csv/.jsonl/.parquet with class and "
+                         "prompt columns, one row per row of the array.", feeds="embed.text_prompts"),
     "max_pixels": _opt("--max-pixels", help="Refuse images with more pixels (too_large).", feeds="embed.max_pixels"),
     "dtype": _opt("--dtype", help="Stored embedding type: float16 or float32.", feeds="embed.dtype"),
     "chunk_size": _opt("--chunk-size", help="Rows per part file.", feeds="embed.chunk_size",
@@ -268,7 +274,11 @@ OPTIONS: dict[str, Opt] = {
     "predict_batch_size": _opt("--batch-size", help="Images per batch.", feeds="predict.batch_size"),
     "predict_workers": _opt("--workers", help="Image loading processes.", feeds="predict.workers"),
     # demo
-    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class.", feeds="demo.noise"),
+    "demo_domain": _opt("--domain", help="easy (images like the bundled model's training renders, labels flipped to "
+                        "any class) or hard (a domain gap: the model is about 82 % accurate; labels flipped between "
+                        "look-alike classes).", feeds="demo.domain"),
+    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class (--domain hard: that fraction "
+                       "of every class, to its look-alike).", feeds="demo.noise"),
     "demo_size": _opt("--size", help="Number of generated images (10 classes, 64 px).", feeds="demo.size"),
     "demo_seed": _opt("--seed", help="Seed for the data, the noise and every stage.", feeds="demo.seed"),
     "demo_descriptions": _opt("--descriptions", help="Zero-shot with the class descriptions in "

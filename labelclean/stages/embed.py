@@ -31,7 +31,7 @@ from labelclean.core import console
 from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import InputError, WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
-from labelclean.stages.configs import EmbedConfig
+from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
 from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.embed.source import Source
@@ -188,12 +188,16 @@ def _load_source(run: _Run) -> Source:
     cfg = run.cfg
     if cfg.from_features is not None:
         from labelclean.embed.features import load_features
+        from labelclean.embed.text_features import attach_text_side
 
-        return load_features(cfg.from_features, run.found.candidates, run.found.root)
+        features = load_features(cfg.from_features, run.found.candidates, run.found.root)
+        attach_text_side(features, run.found.classes, text_features=cfg.text_features, text_prompts=cfg.text_prompts,
+                         model=cfg.model, pretrained=cfg.pretrained, device=cfg.device, precision=cfg.precision)
+        return features
     from labelclean.embed.images import ImageSource
     from labelclean.model.encoder import load_encoder
 
-    encoder = load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    encoder = load_encoder(cfg.model or DEFAULT_MODEL, cfg.pretrained, device=cfg.device, precision=cfg.precision)
     return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
 
@@ -236,8 +240,11 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
 
 
 def _text(run: _Run) -> embed_outputs.TextResult:
+    imported = getattr(run.source, "imported_text", None)  # --from-features with --text-features
+    if imported is not None:
+        return embed_outputs.write_imported_text(run.wd, imported, run.found, run.source.model_id)
     if not run.source.has_text:
-        embed_outputs.drop_stale_text(run.wd, run.source.model_id)
+        embed_outputs.drop_text(run.wd)
         return embed_outputs.TextResult(skipped=run.source.no_text)
     return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,
                                     descriptions=run.cfg.descriptions)

@@ -82,3 +82,57 @@ def test_demo_is_deterministic_across_fresh_workdirs(demo_run, tmp_path):
     second = json.loads(result.stdout)
     for key in ("auroc", "kept_precision", "n_flagged", "relabel_accuracy", "flagged_f1"):
         assert second[key] == first[key], key
+
+
+ESTIMATOR_ROWS = ["zeroshot", "logreg", "knn", "ensemble", "clean_score"]
+
+
+def test_demo_reports_each_estimator(demo_run):
+    _, m = demo_run
+    assert m["domain"] == "easy"
+    rows = {e["name"]: e for e in m["estimators"]}
+    assert [e["name"] for e in m["estimators"]] == ESTIMATOR_ROWS
+    assert rows["zeroshot"]["accuracy"] >= 0.97  # the bundled model on its own render style
+    assert rows["clean_score"]["auroc"] == m["auroc"] and rows["clean_score"]["accuracy"] is None
+
+
+@pytest.mark.slow
+def test_hard_demo_has_an_imperfect_zero_shot_model_and_look_alike_noise(tmp_path):
+    result = runner.invoke(app, ["demo", "--domain", "hard", "--size", "400", "--seed", "3", "-w", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("400 images (hard domain), 120 wrong labels (30%)\n")
+    assert "    zeroshot " in result.stdout and "    clean_score " in result.stdout
+    rerun = runner.invoke(app, ["demo", "--domain", "hard", "--size", "400", "--seed", "3", "-w", str(tmp_path),
+                                "--json"])
+    m = json.loads(rerun.stdout)
+    rows = {e["name"]: e for e in m["estimators"]}
+    assert m["domain"] == "hard" and list(rows) == ESTIMATOR_ROWS
+    assert 0.72 <= rows["zeroshot"]["accuracy"] <= 0.92
+    assert rows["zeroshot"]["auroc"] < 0.97 and m["n_noisy"] == 120
+    truth = (tmp_path / "demo-data" / "truth.csv").read_text().splitlines()[1:]
+    flips = [line.split(",") for line in truth if line.split(",")[1] != line.split(",")[2]]
+    assert all(given.split("_")[0] == clean.split("_")[0] for _, given, clean in flips)  # same colour
+
+
+def test_demo_rejects_unknown_domain(tmp_path):
+    result = runner.invoke(app, ["demo", "--domain", "medium", "-w", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--domain must be one of easy, hard, got 'medium'" in result.stderr
+
+
+def test_demo_domains_match_the_dataset_module():
+    from labelclean.demo.dataset import DOMAINS
+    from labelclean.stages.configs import DEMO_DOMAINS
+
+    assert DEMO_DOMAINS == DOMAINS
+
+
+def test_hard_domain_has_its_own_default_workdir(tmp_path, monkeypatch):
+    """Without -w, --domain hard leaves the easy demo's labelclean-demo/ alone."""
+    seen = []
+    monkeypatch.setattr("labelclean.demo.run.run_demo", lambda wd, cfg, on_stage=None: seen.append(wd.root) or 1 / 0)
+    monkeypatch.chdir(tmp_path)
+    runner.invoke(app, ["demo", "--domain", "hard"])
+    runner.invoke(app, ["demo", "--domain", "hard", "-w", "mine"])
+    runner.invoke(app, ["demo"])
+    assert [p.name for p in seen] == ["labelclean-demo-hard", "mine", "labelclean-demo"]

@@ -26,7 +26,11 @@ CASES = [
     (["embed", "{tmp}/data", "-w", "{tmp}/w", "--dtype", "int8"], 2,
      "Error: --dtype int8 is not one of: float16, float32\n"),
     (["embed", "{tmp}/data", "-w", "{tmp}/w", "--from-features", "f.npy", "--pretrained", "x"], 2,
-     "Error: --pretrained cannot be combined with --from-features\nHint: drop one of them\n"),
+     "Error: --pretrained with --from-features needs --model (the text tower to load)\n"
+     "Hint: add --model NAME, or drop --pretrained\n"),
+    (["embed", "{tmp}/data", "-w", "{tmp}/w", "--text-features", "t.parquet"], 2,
+     "Error: --text-features needs --from-features\n"
+     "Hint: image embeddings computed elsewhere come with --from-features IMG\n"),
     (["export", "-w", "{tmp}/w", "--format", "xml"], 2,
      "Error: --format xml is not one of: csv, jsonl, parquet, hf, imagefolder, label-studio\n"),
     (["run", "{tmp}/data", "-w", "{tmp}/w", "--combine", "any"], 2,
