@@ -10,13 +10,14 @@ import typer
 
 from labelclean.core import console
 from labelclean.cli.app import state
-from labelclean.core.errors import LabelcleanError
+from labelclean.core.errors import LabelcleanError, os_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command_boundary(fn: F) -> F:
-    """Translate LabelcleanError (exit 1, or 2 for usage) and Ctrl-C (exit 130)."""
+    """Translate LabelcleanError (exit 1, or 2 for usage), OSError (exit 1, naming the file, or
+    the work directory when the OS names none) and Ctrl-C (exit 130)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -29,11 +30,13 @@ def command_boundary(fn: F) -> F:
         except KeyboardInterrupt:
             console.error("interrupted", "run the same command again to continue where it stopped")
             raise typer.Exit(130) from None
-        except OSError as e:
-            if e.filename is None:
-                raise
+        except OSError as e:  # disk full, permissions, ...: one line naming the path
             _maybe_traceback()
-            console.error(f"{e.filename}: {e.strerror}", "check the path and its permissions, and free disk space")
+            if e.filename is not None:  # named by the OS: reading or writing it failed
+                err = os_error(e, e.filename, None)
+            else:  # a failed write() or pyarrow writer names no file: the work directory does
+                err = os_error(e, f"into {kwargs['workdir']}" if kwargs.get("workdir") else "its output")
+            console.error(err.message, err.hint)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

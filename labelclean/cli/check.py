@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from labelclean.core import console
+from labelclean.core.errors import UsageError
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
 from labelclean.cli.options import Given, pipeline_options, uses
@@ -34,11 +35,13 @@ def check(o: Given) -> None:
       labelclean check photos/ --max-noise 0.05 -w .labelclean-cache
       labelclean check labels.csv --max-noise 0.1 --json
     """
+    max_noise = o["max_noise"]
+    if not 0.0 <= max_noise <= 1.0:  # also refuses nan
+        raise UsageError(f"--max-noise must be a number in [0, 1], got {max_noise}", "e.g. --max-noise 0.05 for 5 %")
     from labelclean.stages.pipeline import estimate_noise, run_pipeline
 
     wd = Workdir(o["workdir"])
     run_pipeline(wd, {s: o.config(s) for s in STAGES}, force=o["force"], on_stage=show_stage)
-    max_noise = o["max_noise"]
     est = estimate_noise(wd)
     passed = est.rate <= max_noise
     verdict = "passed" if passed else "FAILED"

@@ -22,6 +22,12 @@ def embed(o: Given) -> None:
     DATA may also be WebDataset .tar shards or Parquet files holding image bytes (see
     --label-field); their members are embedded like files.
 
+    Skipped with a reason: folder symlinks into DATA itself (symlink_loop) and symlinks leading
+    out of it (symlink_outside_root; --allow-outside-root follows them). The work directory,
+    earlier exports and hidden files inside DATA are not scanned. A manifest's absolute paths
+    are used as written, relative ones resolve against its folder or --root. Exit 1 when no
+    file is usable.
+
     Resumable: after Ctrl-C or a crash, run the same command again; it embeds only what is
     missing. Over an unchanged folder it reads no image and loads no model (content hashes are
     cached in W/hashes/). Files added later are embedded alone.
@@ -32,6 +38,12 @@ def embed(o: Given) -> None:
     the manifest; otherwise run the command once more without --shard after all shards are done.
     --shard auto reads the index from Kubernetes, AWS Batch or Slurm (see examples/).
 
+    Embeddings made elsewhere: --from-features IMG imports image embeddings (no image is
+    decoded). For zero-shot scoring add the same model's prompt embeddings, either from a file
+    (--text-features TXT.parquet with class, prompt, embedding; or TXT.npy with
+    --text-prompts FILE) or computed here by that model's text tower alone (--model M
+    [--pretrained P]). Dimensions must match, or embed stops naming both files.
+
     Example:
 
     \b
@@ -40,6 +52,8 @@ def embed(o: Given) -> None:
       labelclean embed photos/ -w work --shard 0/4
       labelclean embed shards/ -w work --label-field json:label
       labelclean embed photos/ -w work --from-features feats.parquet
+      labelclean embed photos/ -w work --from-features img.npy --text-features text.parquet
+      labelclean embed photos/ -w work --from-features img.npy --model ViT-B-32
     """
     from labelclean.stages.embed import run_embed
 
@@ -62,6 +76,12 @@ def _render(report) -> None:
                           for c in s.conflict_examples[:3])
         console.warn(f"{s.duplicate_label_conflicts} sets of identical files have different labels: {first}")
     text = s.text or {}
+    src = s.source or {}
+    if src.get("text_model") or src.get("text_features"):
+        where = src.get("text_features") or f"the text tower of {src['text_model']}"
+        console.info(f"prompt embeddings ({text.get('prompts', 0)}) from {where}")
+    if src.get("unmatched_text_rows"):
+        console.info(f"{src['unmatched_text_rows']} rows of the text features name classes not in DATA (ignored)")
     if text.get("fallback_classes"):
         console.warn(f"no description for {len(text['fallback_classes'])} classes, using templates: "
                      + ", ".join(text["fallback_classes"][:10]))

@@ -19,8 +19,11 @@ def export(o: Given) -> None:
     Paths are relative to the data root unless --absolute-paths. Reviewer decisions
     (`labelclean review`) always apply. --format imagefolder builds OUT/<class>/<file>;
     --format hf adds OUT/metadata.csv: load it with
-    datasets.load_dataset("imagefolder", data_dir=OUT). The source data is never modified,
-    nothing is overwritten without --overwrite, and re-running gives byte-identical files.
+    datasets.load_dataset("imagefolder", data_dir=OUT). The source data is never modified:
+    an --out in the data folder, over the input manifest or through a symlink into the data
+    is refused. --overwrite replaces only files an earlier export wrote (listed in
+    OUT/.labelclean-export.json); the files appear all at once, so a full disk leaves no
+    partial export. Re-running gives byte-identical files.
 
     Example:
 

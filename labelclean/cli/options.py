@@ -26,7 +26,8 @@ order of this file; `pipeline_options(stages)` those with ``pipeline=True``, whi
 
 Add ``pipeline=True`` if `run`/`check` should offer it too, and ``needs=("method", ("criteria",))``
 if it only acts under some values of another option: passing it with any other value is then a
-usage error (exit 2) naming the value it needs. Nothing else changes: `labelclean score --help`
+usage error (exit 2) naming the value it needs. (A `select` option reaches the selection library
+when `selection.SelectionOptions` has a field of the same name.) Nothing else changes: `labelclean score --help`
 shows it with its default, and ``given.config("score").knn_metric`` holds its value.
 
 This module imports no heavy library (the config module is plain dataclasses): `--help` stays fast.
@@ -64,6 +65,7 @@ class Opt:
     own: bool = True  # offered by the command of the stage it feeds
     needs: Optional[tuple[str, tuple[str, ...]]] = None  # (other key, values under which this option acts)
     extra: tuple[tuple[str, Any], ...] = ()  # more typer.Option/Argument settings: (("min", 0),)
+    param: Optional[str] = None  # the parameter's name when not the key (an argument shows it in --help)
 
     def name(self) -> str:
         return self.flags[0] if self.flags else "DATA"
@@ -87,7 +89,8 @@ OPTIONS: dict[str, Opt] = {
                  "image bytes (img2dataset, Hugging Face).", feeds="embed.data", argument=True, pipeline=True,
                  extra=(("show_default", False),)),
     "model": _opt("--model", "-m", help="open_clip model name (e.g. ViT-B-32, ViT-L-14), local-dir:PATH or "
-                  "hf-hub:ORG/REPO.", feeds="embed.model", pipeline=True),
+                  "hf-hub:ORG/REPO (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
+                  "prompts (default: none, no zero-shot).", feeds="embed.model", pipeline=True),
     "pretrained": _opt("--pretrained", help="Pretrained tag (e.g. laion2b_s34b_b79k; default: the usual one for the "
                        "model) or a local weights file (.pt/.bin/.safetensors).", feeds="embed.pretrained",
                        pipeline=True),
@@ -111,6 +114,11 @@ OPTIONS: dict[str, Opt] = {
     "from_features": _opt("--from-features", help="Import precomputed embeddings instead of running a model: .npy "
                           "(one row per file, in sample_id order) or .parquet (embedding + sample_id or path).",
                           feeds="embed.from_features"),
+    "text_features": _opt("--text-features", help="With --from-features: the same model's prompt embeddings, "
+                          ".parquet (class, prompt, embedding) or .npy with --text-prompts.",
+                          feeds="embed.text_features"),
+    "text_prompts": _opt("--text-prompts", help="With a .npy --text-features: .csv/.jsonl/.parquet with class and "
+                         "prompt columns, one row per row of the array.", feeds="embed.text_prompts"),
     "max_pixels": _opt("--max-pixels", help="Refuse images with more pixels (too_large).", feeds="embed.max_pixels"),
     "dtype": _opt("--dtype", help="Stored embedding type: float16 or float32.", feeds="embed.dtype"),
     "label_field": _opt("--label-field", help="WebDataset tars: cls, txt or json:FIELD (the {key}.cls, {key}.txt or "
@@ -118,6 +126,8 @@ OPTIONS: dict[str, Opt] = {
                         "present.", feeds="embed.label_field", pipeline=True),
     "chunk_size": _opt("--chunk-size", help="Rows per part file.", feeds="embed.chunk_size",
                        extra=(("hidden", True),)),
+    "root": _opt("--root", help="Manifests: the folder relative paths resolve against (default: the manifest's "
+                 "folder). Absolute paths are used as written.", feeds="embed.root", pipeline=True),
     # score
     "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, knn (default: all the "
                        "workdir allows; zeroshot needs prompt embeddings); select also takes deft when "
@@ -163,7 +173,8 @@ OPTIONS: dict[str, Opt] = {
                      "of them.", feeds="select.fallback"),
     # export
     "format": _opt("--format", "-f", help="csv, jsonl or parquet lists; hf (class tree + metadata.csv for datasets' "
-                   "imagefolder) or imagefolder (class tree for torchvision/timm).", feeds="export.format",
+                   "imagefolder), imagefolder (class tree for torchvision/timm) or label-studio (the suspects as "
+                   "Label Studio tasks with pre-annotations, + labelling config).", feeds="export.format",
                    pipeline=True),
     "out": _opt("--out", "-o", help="Output folder (default: W/export).", feeds="export.out", pipeline=True),
     "link": _opt("--link", help="How tree formats place files: symlink, hardlink or copy.", feeds="export.link",
@@ -175,8 +186,10 @@ OPTIONS: dict[str, Opt] = {
                            feeds="export.min_confidence", pipeline=True),
     "absolute_paths": _opt("--absolute-paths", help="Write absolute paths instead of paths relative to the data "
                            "root.", feeds="export.absolute_paths"),
-    "allow_outside_root": _opt("--allow-outside-root", help="Export samples whose file resolves outside the data "
-                               "root (written with absolute paths).", feeds="export.allow_outside_root"),
+    "allow_outside_root": _opt("--allow-outside-root", help="Use files outside the data root: follow symlinks "
+                               "leading out of it, accept relative manifest paths escaping it, and export them "
+                               "(with absolute paths).", feeds=("embed.allow_outside_root",
+                                                                "export.allow_outside_root"), pipeline=True),
     "overwrite": _opt("--overwrite", help="Replace an existing export in --out.", feeds="export.overwrite"),
     # report
     "report_out": _opt("--out", "-o", help="HTML file to write (default: W/report.html).", feeds="report.out"),
@@ -190,12 +203,21 @@ OPTIONS: dict[str, Opt] = {
     "truth": _opt("--truth", help="Manifest column holding the true label (e.g. clean_label from `labelclean "
                   "noise`), or a .csv/.jsonl/.parquet file with path,label.", feeds="evaluate.truth"),
     # review
-    "decisions": _opt("--decisions", "-d", help="Edited relabels.csv, or any CSV/JSONL with sample_id or path, and "
-                      "decision columns.", feeds="review.decisions"),
+    "decisions": _opt("--decisions", "-d", help="Edited relabels.csv, any CSV/JSONL with sample_id or path, and "
+                      "decision columns, or Label Studio's JSON export (.json) of `export --format label-studio` "
+                      "tasks.", feeds="review.decisions"),
     "replace": _opt("--replace", help="Discard previously imported decisions first.", feeds="review.replace"),
+    "serve": _opt("--serve", help="Review in the browser: a local web app over the workdir (after importing "
+                  "--decisions, if given).", feeds="review.serve"),
+    "host": _opt("--host", help="--serve: address to listen on; anything but loopback is reachable from other "
+                 "machines (a warning says so).", feeds="review.host"),
+    "port": _opt("--port", help="--serve: port (default 8765, or any free port when it is taken; 0 = any free "
+                 "port).", feeds="review.port"),
+    "open_browser": _opt("--browser/--no-browser", help="--serve: open the printed URL in a browser.",
+                         feeds="review.open_browser"),
     # noise
     "noise_data": _opt(help="Clean dataset: image folder (root/<class>/<image>) or a manifest with path and label "
-                       "columns.", feeds="noise.data", argument=True, required=True,
+                       "columns.", feeds="noise.data", argument=True, required=True, param="data",
                        extra=(("show_default", False),)),
     "noise_out": _opt("--out", "-o", help="Noisy manifest to write (.csv, .tsv, .jsonl or .parquet), in a folder "
                       "containing every image.", feeds="noise.out", required=True, extra=(("show_default", False),)),
@@ -249,7 +271,7 @@ OPTIONS: dict[str, Opt] = {
     "resume": _opt("--resume", help="Continue from train/<method>/last.pt.", feeds="train.resume"),
     # predict
     "predict_data": _opt(help="Image folder (class folders or plain images) or a manifest.", feeds="predict.data",
-                         argument=True),
+                         argument=True, param="data"),
     "predict_method": _opt("--method", help="mixfix or deft (default: the only trained model in W/train/).",
                            feeds="predict.method"),
     "predict_out": _opt("--out", help="Predictions CSV (default: W/train/<method>/predictions.csv).",
@@ -257,7 +279,11 @@ OPTIONS: dict[str, Opt] = {
     "predict_batch_size": _opt("--batch-size", help="Images per batch.", feeds="predict.batch_size"),
     "predict_workers": _opt("--workers", help="Image loading processes.", feeds="predict.workers"),
     # demo
-    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class.", feeds="demo.noise"),
+    "demo_domain": _opt("--domain", help="easy (images like the bundled model's training renders, labels flipped to "
+                        "any class) or hard (a domain gap: the model is about 82 % accurate; labels flipped between "
+                        "look-alike classes).", feeds="demo.domain"),
+    "demo_noise": _opt("--noise", help="Fraction of labels flipped to another class (--domain hard: that fraction "
+                       "of every class, to its look-alike).", feeds="demo.noise"),
     "demo_size": _opt("--size", help="Number of generated images (10 classes, 64 px).", feeds="demo.size"),
     "demo_seed": _opt("--seed", help="Seed for the data, the noise and every stage.", feeds="demo.seed"),
     "demo_descriptions": _opt("--descriptions", help="Zero-shot with the class descriptions in "
@@ -268,7 +294,7 @@ OPTIONS: dict[str, Opt] = {
     # run / check
     "force": _opt("--force", help="Redo every stage even when nothing changed.", default=False, type=bool),
     "max_noise": _opt("--max-noise", help="Highest acceptable estimated noise rate, in [0, 1].", type=float,
-                      extra=(("min", 0.0), ("max", 1.0), ("show_default", False))),
+                      extra=(("show_default", False),)),
     # every command
     "json_out": _opt("--json", help="Print a machine-readable JSON summary on stdout.", default=False, type=bool),
 }
@@ -315,7 +341,7 @@ def _parameter(key: str) -> inspect.Parameter:
     opt = OPTIONS[key]
     settings = dict(opt.extra, help=opt.help)
     info = typer.Argument(**settings) if opt.argument else typer.Option(*opt.flags, **settings)
-    return inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default_of(key),
+    return inspect.Parameter(opt.param or key, inspect.Parameter.KEYWORD_ONLY, default=default_of(key),
                              annotation=Annotated[type_of(key), info])
 
 
@@ -325,6 +351,7 @@ class Given(dict):
     def __init__(self, values: dict[str, Any], ctx: Optional[typer.Context] = None) -> None:
         super().__init__(values)
         self._ctx = ctx
+        self._params = {key: OPTIONS[key].param or key for key in values}
 
     def config(self, stage: str) -> Any:
         """The config of ``stage`` from the given options that feed it (the others keep their defaults)."""
@@ -338,7 +365,7 @@ class Given(dict):
 
     def explicit(self, key: str) -> bool:
         """Whether the user set this option (command line or environment), rather than leaving its default."""
-        source = self._ctx.get_parameter_source(key) if self._ctx is not None else None
+        source = self._ctx.get_parameter_source(self._params[key]) if self._ctx is not None else None
         return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
@@ -363,9 +390,11 @@ def uses(*keys: str) -> Callable[[Callable[[Given], Any]], Callable[..., Any]]:
     def decorate(fn: Callable[[Given], Any]) -> Callable[..., Any]:
         params = [_parameter(k) for k in keys]
 
+        by_param = {OPTIONS[k].param or k: k for k in keys}
+
         @functools.wraps(fn)
         def command(ctx: typer.Context, **values: Any) -> Any:
-            given = Given(values, ctx)
+            given = Given({by_param[p]: v for p, v in values.items()}, ctx)
             check_needs(given)
             return fn(given)
 

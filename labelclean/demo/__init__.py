@@ -2,7 +2,8 @@
 
 ``MODEL_DIR`` is an open_clip ``local-dir`` folder (config JSON + float16 safetensors) trained by
 ``scripts/train_demo_clip.py`` on :mod:`labelclean.demo.domain`; :func:`model_spec` is the value
-to pass as ``--model``. Importing this package imports neither torch nor open_clip.
+to pass as ``--model``. :mod:`labelclean.demo.hard` renders the same classes with a domain gap
+(``labelclean demo --domain hard``). Importing this package imports neither torch nor open_clip.
 """
 
 from __future__ import annotations

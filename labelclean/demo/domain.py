@@ -87,7 +87,7 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> l
     return [(cx + q * np.cos(t), cy + q * np.sin(t)) for q, t in zip(radii, a)]
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape, cx, cy, r, angle, fill, outline=None, width=0):
+def draw_shape(draw: ImageDraw.ImageDraw, shape, cx, cy, r, angle, fill, outline=None, width=0):
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill, outline=outline, width=width)
     else:
@@ -100,15 +100,15 @@ def _muted_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     return xx, yy
 
 
-def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def background_array(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """An (size, size, 3) uint8 array in muted colours, so objects stand out by hue."""
     c1, c2 = _muted_colour(rng), _muted_colour(rng)
-    xx, yy = _grid(size)
+    xx, yy = pixel_grid(size)
     theta = rng.uniform(0, np.pi)
     cos, sin = np.float32(np.cos(theta)), np.float32(np.sin(theta))
     u = xx * cos + yy * sin
@@ -132,7 +132,7 @@ def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _object_colour(colour: str, rng: np.random.Generator) -> tuple[int, int, int]:
+def object_colour(colour: str, rng: np.random.Generator) -> tuple[int, int, int]:
     base = np.array(COLOURS[colour], np.float64)
     rgb = base * rng.uniform(0.85, 1.12) + rng.normal(0, 10, 3)
     return tuple(int(v) for v in np.clip(rgb, 0, 255))
@@ -144,10 +144,10 @@ def _draw_distractors(draw, n: int, colour: str, big: int, rng: np.random.Genera
         if rng.random() < 0.5:
             fill = _NEUTRALS[rng.integers(len(_NEUTRALS))]
         else:
-            fill = _object_colour(others[rng.integers(len(others))], rng)
+            fill = object_colour(others[rng.integers(len(others))], rng)
         r = rng.uniform(0.05, 0.11) * big
         cx, cy = rng.uniform(0, big, 2)
-        _draw_shape(draw, SHAPES[rng.integers(len(SHAPES))], cx, cy, r, rng.uniform(0, 2 * np.pi), fill)
+        draw_shape(draw, SHAPES[rng.integers(len(SHAPES))], cx, cy, r, rng.uniform(0, 2 * np.pi), fill)
 
 
 def render(class_name: str, rng: np.random.Generator, image_size: int = 64) -> tuple[Image.Image, Scene]:
@@ -155,17 +155,17 @@ def render(class_name: str, rng: np.random.Generator, image_size: int = 64) -> t
     colour, shape = class_parts(class_name)
     big = 2 * image_size
     background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
-    canvas = Image.fromarray(_background(background, big, rng))
+    canvas = Image.fromarray(background_array(background, big, rng))
     draw = ImageDraw.Draw(canvas)
     n_distractors = int(rng.choice(4, p=[0.3, 0.3, 0.25, 0.15]))
     _draw_distractors(draw, n_distractors, colour, big, rng)
     large = rng.random() < 0.5
     r = rng.uniform(0.27, 0.38) * big if large else rng.uniform(0.17, 0.26) * big
     cx, cy = rng.uniform(r * 0.9, big - r * 0.9, 2)
-    fill = _object_colour(colour, rng)
+    fill = object_colour(colour, rng)
     outlined = bool(rng.random() < 0.25)
     outline = tuple(int(v * 0.55) for v in fill) if outlined else None
-    _draw_shape(draw, shape, cx, cy, r, rng.uniform(0, 2 * np.pi), fill, outline, 3 if outlined else 0)
+    draw_shape(draw, shape, cx, cy, r, rng.uniform(0, 2 * np.pi), fill, outline, 3 if outlined else 0)
     image = canvas.resize((image_size, image_size), Image.Resampling.BOX)
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0)))

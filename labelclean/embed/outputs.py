@@ -13,7 +13,7 @@ from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
 from labelclean.store.schemas import MANIFEST, text_schema
-from labelclean.stages.base import fingerprint
+from labelclean.core.report import fingerprint
 from labelclean.embed.plan import Scan, usable
 from labelclean.store.workdir import Workdir
 
@@ -86,38 +86,64 @@ class TextResult:
 
 
 def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, descriptions: str | None) -> TextResult:
-    """Embed every (class, prompt) into text.parquet, unless an identical one exists."""
+    """Embed every (class, prompt) into text.parquet, unless an identical one exists.
+
+    ``encoder`` is the embed `Source`. The table carries its ``model_id``; the model that
+    embedded the prompts (``text_model_id``: another one when image features were imported and
+    ``--model`` gave the text tower) is recorded as ``text_model`` and is part of the fingerprint.
+    """
     from labelclean.model.prompts import build_prompts, missing_description_classes
 
     if not found.classes:
         return TextResult(skipped="no classes")
     prompts = build_prompts(found.classes, templates=templates, descriptions=descriptions)
     fallback = [c.name for c in missing_description_classes(found.classes, descriptions)] if descriptions else []
-    fp = fingerprint([(p.class_id, p.text, p.source) for p in prompts])
-    if wd.text.exists():
-        meta = read_meta(wd.text)
-        if meta.get("model_id") == encoder.model_id and meta.get("prompts_fingerprint") == fp:
-            return TextResult(len(prompts), True, fallback)
+    text_model = getattr(encoder, "text_model_id", encoder.model_id)
+    fp = fingerprint([(p.class_id, p.text, p.source) for p in prompts] + [text_model])
+    if _unchanged(wd, encoder.model_id, fp):
+        return TextResult(len(prompts), True, fallback)
     T = encoder.encode_texts([p.text for p in prompts])
+    table = text_table(found, [p.class_id for p in prompts], [p.text for p in prompts], [p.source for p in prompts], T)
+    write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
+                templates=templates, descriptions=descriptions, text_model=text_model)
+    return TextResult(len(prompts), False, fallback)
+
+
+def write_imported_text(wd: Workdir, text: Any, found: Discovered, model_id: str) -> TextResult:
+    """Write imported prompt embeddings (`embed.text_features.TextFeatures`) as text.parquet."""
+    fp = fingerprint([text.sha256, text.class_ids.tolist(), text.prompts])
+    if _unchanged(wd, model_id, fp):
+        return TextResult(len(text.prompts), True)
+    table = text_table(found, text.class_ids.tolist(), text.prompts, [text.source] * len(text.prompts), text.vectors)
+    write_table(wd.text, table, "text", model_id, prompts_fingerprint=fp, **text.identity)
+    return TextResult(len(text.prompts), False)
+
+
+def text_table(found: Discovered, class_ids: list[int], prompts: list[str], sources: list[str], T) -> pa.Table:
+    """The text.parquet table: one row per (class, prompt) with its unit embedding."""
     names = {c.id: c.name for c in found.classes}
-    table = pa.Table.from_arrays(
+    return pa.Table.from_arrays(
         [
-            pa.array([p.class_id for p in prompts], pa.int32()),
-            pa.array([names[p.class_id] for p in prompts], pa.string()),
-            pa.array([p.text for p in prompts], pa.string()),
-            pa.array([p.source for p in prompts], pa.string()),
+            pa.array(class_ids, pa.int32()),
+            pa.array([names[i] for i in class_ids], pa.string()),
+            pa.array(prompts, pa.string()),
+            pa.array(sources, pa.string()),
             fixed_list(T, pa.float32()),
         ],
         schema=text_schema(T.shape[1]),
     )
-    write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
-                templates=templates, descriptions=descriptions)
-    return TextResult(len(prompts), False, fallback)
 
 
-def drop_stale_text(wd: Workdir, model_id: str) -> bool:
-    """Remove a text.parquet made by another model (after --from-features replaced it)."""
-    if wd.text.exists() and read_meta(wd.text).get("model_id") != model_id:
+def _unchanged(wd: Workdir, model_id: str, fp: str) -> bool:
+    if not wd.text.exists():
+        return False
+    meta = read_meta(wd.text)
+    return meta.get("model_id") == model_id and meta.get("prompts_fingerprint") == fp
+
+
+def drop_text(wd: Workdir) -> bool:
+    """Remove text.parquet (the source has no text side now: another model, or no --text-features)."""
+    if wd.text.exists():
         wd.text.unlink()
         return True
     return False

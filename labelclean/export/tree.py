@@ -18,12 +18,13 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from labelclean.core import console
-from labelclean.core.errors import InputError
+from labelclean.core.errors import InputError, os_error
 from labelclean.export.rows import KeptFile
+from labelclean.ingest.discover import EXPORT_MARKER
 from labelclean.export.writers import write_bytes
 
 LINK_MODES = ("symlink", "hardlink", "copy")
-MARKER = ".labelclean-export.json"
+MARKER = EXPORT_MARKER  # discovery skips folders holding it
 
 
 def class_dirname(name: str) -> str:
@@ -67,8 +68,9 @@ def plan(kept: list[KeptFile], dirs: dict[str, str]) -> list[tuple[str, KeptFile
     return out
 
 
-def materialise(out: Path, targets: list[tuple[str, KeptFile]], link: str) -> None:
-    """Create every target under ``out`` with the chosen link mode."""
+def materialise(out: Path, targets: list[tuple[str, KeptFile]], link: str, shown: Path | None = None) -> None:
+    """Create every target under ``out`` with the chosen link mode; errors name the target
+    under ``shown`` (the real OUT when ``out`` is a staging folder)."""
     missing = [k.path for _, k in targets if not os.path.exists(k.path)]
     if missing:
         raise InputError(
@@ -77,12 +79,15 @@ def materialise(out: Path, targets: list[tuple[str, KeptFile]], link: str) -> No
         )
     with console.progress(f"export ({link})", total=len(targets), unit="file") as bar:
         for rel, k in targets:
-            _place(k.path, out / rel, link)
+            try:
+                _place(k.path, out / rel, link)
+            except OSError as e:
+                raise os_error(e, (shown or out) / rel) from None
             bar.advance()
 
 
 def _place(src: str, dst: Path, link: str) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)  # OSError: named by materialise
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     if tmp.exists() or tmp.is_symlink():
         tmp.unlink()

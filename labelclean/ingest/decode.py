@@ -38,6 +38,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -169,14 +170,14 @@ def _decode_open_file(f, target_size: int | None, max_pixels: int) -> DecodeResu
     except UnidentifiedImageError:
         return _failure(*_unidentified(f))
     except Image.DecompressionBombError as e:
-        return _failure(Reason.too_large, str(e))
+        return _failure(Reason.too_large, _bomb_detail(e, max_pixels))
     except Exception as e:  # Pillow plugins raise many types on malformed headers
         return _failure(*_decode_failure(e))
     width, height = img.size
     if width * height > max_pixels:
         return _failure(
             Reason.too_large,
-            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}",
+            f"{width}x{height} = {width * height:,} pixels exceeds --max-pixels {max_pixels:,} ({_RAISE})",
             width,
             height,
         )
@@ -188,7 +189,7 @@ def _decode_open_file(f, target_size: int | None, max_pixels: int) -> DecodeResu
             width, height = height, width
         rgb = _oriented_rgb(img)
     except Image.DecompressionBombError as e:
-        return _failure(Reason.too_large, str(e), width, height)
+        return _failure(Reason.too_large, _bomb_detail(e, max_pixels), width, height)
     except MemoryError:
         return _failure(Reason.too_large, "not enough memory to decode the image", width, height)
     except Exception as e:  # a decoder failing on bad data; classified, never raised
@@ -234,6 +235,20 @@ def _to_uint8(a: np.ndarray, is_float: bool) -> np.ndarray:
         scaled = np.zeros_like(a)
     scaled[~finite] = 0.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+_RAISE = "pass a larger value to decode it"
+
+
+def _bomb_detail(e: Exception, max_pixels: int) -> str:
+    """Pillow's own refusal (above twice ``Image.MAX_IMAGE_PIXELS``) in --max-pixels terms."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(e))
+    if found is None:
+        return f"the image exceeds Pillow's decompression-bomb limit ({e})"
+    pixels, limit = int(found.group(1)), int(found.group(2))
+    if pixels > max_pixels:
+        return f"{pixels:,} pixels exceeds --max-pixels {max_pixels:,} ({_RAISE})"
+    return f"{pixels:,} pixels exceeds Pillow's decompression-bomb limit of {limit:,}, which --max-pixels cannot raise"
 
 
 def _orientation(img: Image.Image) -> int | None:

@@ -11,9 +11,17 @@ Folder layout ``root/<class>/**/<file>``:
   and ``Thumbs.db``, ``desktop.ini`` and ``__MACOSX`` are skipped and listed in
   `Discovered.ignored`;
 - files directly under the root get status ``unlabeled``;
-- classes are the class folder names in Python string order (like torchvision's
-  ImageFolder), empty folders included, unless ``--classes`` fixes order and names;
-- symlinked files and folders are followed; a folder already visited is not entered again.
+- classes are the names of the class folders holding at least one file, in Python string
+  order (like torchvision's ImageFolder), unless ``--classes`` fixes order and names; empty
+  class folders are listed in `Discovered.empty_folders` and are no class;
+- the work directory (``exclude``), any other labelclean work directory (a folder with
+  ``run.json`` and ``manifest.parquet``) and folders holding a labelclean export marker are
+  not scanned (`Discovered.excluded`);
+- symlinks: a file symlink is used when its target lies inside the data root; a folder
+  symlink into the data root (``loop -> ..``, ``sib -> ../red``) is not followed
+  (``symlink_loop``: the folder is listed in its own right); symlinks leading out of the
+  root are ``symlink_outside_root`` unless ``allow_outside_root``, and then a folder
+  already visited is not entered again (``symlink_loop``).
 
 Manifest: see `labelclean.ingest.manifest` for columns, aliases and path rules. WebDataset
 tars and Parquet files holding image bytes: `labelclean.ingest.webdataset`,
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from labelclean.ingest.classes_file import default_prompt_name, read_classes_file
 from labelclean.core.errors import InputError
@@ -36,12 +44,16 @@ from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered,
 __all__ = ["Candidate", "Discovered", "discover", "read_classes_file", "default_prompt_name", "nfc"]
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX"})
+EXPORT_MARKER = ".labelclean-export.json"  # written by `labelclean export` into its output folder
+
+
 def discover(
     data: Path,
     *,
     classes_file: Path | None = None,
     root: Path | None = None,
     allow_outside_root: bool = False,
+    exclude: Sequence[Path] = (),
     label_field: str = "auto",
 ) -> Discovered:
     """List every sample of ``data`` (a folder or a manifest file) with its given label.
@@ -56,8 +68,13 @@ def discover(
         Manifests only: the folder relative paths resolve against (default: the
         manifest's folder).
     allow_outside_root : bool, default=False
-        Manifests only: accept paths outside the root (their sample id is then the
-        absolute path) instead of marking them ``outside_root``.
+        Folders: follow symlinks (to files or folders) that lead out of the data root
+        instead of recording them as ``symlink_outside_root``. Manifests: accept relative
+        paths that escape the root (their sample id is then the absolute path) instead of
+        marking them ``outside_root``, and symlinks leading out of it.
+    exclude : sequence of Path
+        Folders never scanned, e.g. the work directory when it lies inside the data root
+        (listed in `Discovered.excluded`).
     label_field : str, default="auto"
         WebDataset tars / Parquet image files only: where the label is (see
         `labelclean.ingest.webdataset`, `labelclean.ingest.parquet_images`).
@@ -80,39 +97,155 @@ def discover(
     if source.is_dir():
         if root is not None:
             raise InputError(f"a separate data root applies to manifests only, but {data} is a folder", DATA_HINT)
-        return _discover_folder(source, named)
+        return _discover_folder(source, named, exclude, allow_outside_root)
     from labelclean.ingest.manifest import discover_manifest
 
     return discover_manifest(source, named, root=root, allow_outside_root=allow_outside_root)
 
 
-def _discover_folder(root: Path, named: list[tuple[str, str]] | None) -> Discovered:
-    class_dirs, loose, ignored = _scan_root(root)
-    if not class_dirs:
-        what = f"only {len(loose)} loose files" if loose else "nothing"
-        raise InputError(f"{root} has no class folders ({what} found)", DATA_HINT)
-    classes = _folder_classes(root, sorted(class_dirs), named)
+def _discover_folder(
+    root: Path, named: list[tuple[str, str]] | None, exclude: Sequence[Path], allow_outside_root: bool
+) -> Discovered:
+    walk = _Walk(root, exclude, allow_outside_root)
+    class_dirs, loose = walk.scan_root()
     candidates = [
         Candidate(nfc(p.name), p, None, {}, Reason.unlabeled, "directly under the data root, not in a class folder")
         for p in loose
     ]
+    used: list[str] = []
     for name in sorted(class_dirs):
-        candidates.extend(_walk_class(root, class_dirs[name], name, ignored))
-    return Discovered(root, root, "folder", classes, sort_unique(candidates, root), [], sorted(ignored))
+        found = list(walk.walk_class(class_dirs[name], name))
+        if any(c.status is None for c in found) or (named is not None and name in {n for n, _ in named}):
+            used.append(name)
+        elif not found:
+            walk.empty.append(name)
+        candidates.extend(found)
+    candidates.extend(walk.root_links)
+    if not class_dirs:
+        what = f"only {len(loose)} loose files" if loose else "nothing"
+        raise InputError(f"{root} has no class folders ({what} found)", DATA_HINT)
+    if not used:
+        raise InputError(f"{root} has no class folder with a file in it ({len(class_dirs)} folders)", DATA_HINT)
+    classes = _folder_classes(root, used, named)
+    found = Discovered(root, root, "folder", classes, sort_unique(candidates, root), [], sorted(walk.ignored))
+    found.excluded, found.empty_folders = walk.excluded, walk.empty
+    return found
 
 
-def _scan_root(root: Path) -> tuple[dict[str, Path], list[Path], list[str]]:
-    class_dirs: dict[str, Path] = {}
-    loose: list[Path] = []
-    ignored: list[str] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if is_ignored(entry.name):
-            ignored.append(nfc(entry.name) + ("/" if entry.is_dir() else ""))
-        elif entry.is_dir():
-            class_dirs[nfc(entry.name)] = Path(entry.path)
-        else:
-            loose.append(Path(entry.path))
-    return class_dirs, loose, ignored
+class _Walk:
+    """Streams the files of a class-folder tree with the symlink and exclusion rules.
+
+    Directories are read with ``os.scandir`` one at a time (nothing but the current
+    folder's entries is held); real paths are derived from the parent's real path, so
+    only symlinks cost a ``realpath`` call.
+    """
+
+    def __init__(self, root: Path, exclude: Sequence[Path], allow_outside_root: bool):
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.exclude = {os.path.realpath(p) for p in exclude}
+        self.allow = allow_outside_root
+        self.visited: set[str] = {self.real_root}
+        self.ignored: list[str] = []
+        self.excluded: list[str] = []  # "rel/ (why)" for the workdir and export folders
+        self.empty: list[str] = []  # class folders without any file
+
+    def inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+
+    def scan_root(self) -> tuple[dict[str, Path], list[Path]]:
+        class_dirs: dict[str, Path] = {}
+        loose: list[Path] = []
+        self.root_links: list[Candidate] = []
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if is_ignored(entry.name):
+                self.ignored.append(nfc(entry.name) + ("/" if entry.is_dir() else ""))
+            elif entry.is_dir():
+                if self._enter(entry, self.real_root, nfc(entry.name), None, self.root_links):
+                    class_dirs[nfc(entry.name)] = Path(entry.path)
+            else:
+                loose.append(Path(entry.path))
+        return class_dirs, loose
+
+    def walk_class(self, class_dir: Path, label: str) -> Iterator[Candidate]:
+        real = os.path.realpath(class_dir)
+        stack: list[tuple[str, str, str]] = [(str(class_dir), real, label)]  # (path, real path, sample id)
+        while stack:
+            path, real, rel = stack.pop()
+            try:
+                entries = sorted(os.scandir(path), key=lambda e: e.name)
+            except OSError as e:
+                detail = f"cannot list this folder: {e.strerror or e}"
+                yield Candidate(f"{rel}/", Path(path), label, {}, Reason.unreadable, detail)
+                continue
+            subdirs: list[tuple[str, str, str]] = []
+            for entry in entries:
+                sid = f"{rel}/{nfc(entry.name)}"
+                if is_ignored(entry.name):
+                    self.ignored.append(sid + ("/" if _is_dir(entry) else ""))
+                elif _is_dir(entry):
+                    out: list[Candidate] = []
+                    target = self._enter(entry, real, sid, label, out)
+                    yield from out
+                    if target is not None:
+                        subdirs.append((entry.path, target, sid))
+                else:
+                    yield self._file(entry, sid, label)
+            stack.extend(reversed(subdirs))
+
+    def _enter(self, entry: os.DirEntry, parent_real: str, sid: str, label: str | None, out: list) -> str | None:
+        """The real path of a folder to walk into, or None (skipped, recorded in ``out``)."""
+        link = entry.is_symlink()
+        real = os.path.realpath(entry.path) if link else os.path.join(parent_real, entry.name)
+        if real in self.exclude:
+            self.excluded.append(f"{sid}/ (the work directory)")
+            return None
+        if os.path.exists(os.path.join(entry.path, EXPORT_MARKER)):
+            self.excluded.append(f"{sid}/ (a labelclean export)")
+            return None
+        if _is_workdir(entry.path):
+            self.excluded.append(f"{sid}/ (a labelclean work directory)")
+            return None
+        if link:
+            inside = self.inside(real)
+            if inside or real in self.visited:
+                where = os.path.relpath(real, self.real_root) if inside else real
+                detail = f"a folder symlink to {'the data root' if where == '.' else where}, " \
+                         "which is listed already; not followed"
+                out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_loop, detail))
+                return None
+            if not self.allow:
+                detail = f"a folder symlink to {real}, outside the data root; not followed " \
+                         "(pass --allow-outside-root to follow it)"
+                out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_outside_root, detail))
+                return None
+        if real in self.visited:  # reached again through a followed outside link
+            detail = f"{real} is listed already (reached through a symlink); not entered again"
+            out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_loop, detail))
+            return None
+        self.visited.add(real)
+        return real
+
+    def _file(self, entry: os.DirEntry, sid: str, label: str) -> Candidate:
+        path = Path(entry.path)
+        if entry.is_symlink() and not self.allow:
+            real = os.path.realpath(entry.path)
+            if not self.inside(real):
+                detail = f"a symlink to {real}, outside the data root (pass --allow-outside-root to use it)"
+                return Candidate(sid, path, label, {}, Reason.symlink_outside_root, detail)
+        return Candidate(sid, path, label, {})
+
+
+def _is_workdir(path: str) -> bool:
+    """A labelclean work directory (e.g. left by an earlier run with another -w)."""
+    return os.path.isfile(os.path.join(path, "run.json")) and os.path.exists(os.path.join(path, "manifest.parquet"))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def is_ignored(name: str) -> bool:
@@ -132,29 +265,6 @@ def _folder_classes(root: Path, names: list[str], named: list[tuple[str, str]] |
             hint += "; separate a name from its prompt name with a TAB, not spaces"
         raise InputError(f"{len(unlisted)} class folders in {root} are not in the --classes file: {shown}", hint)
     return [ClassInfo(i, n, p) for i, (n, p) in enumerate(named)]
-
-
-def _walk_class(root: Path, class_dir: Path, label: str, ignored: list[str]) -> Iterator[Candidate]:
-    seen: set[str] = set()
-    errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True, onerror=errors.append):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        rel_dir = Path(dirpath).relative_to(root)
-        ignored.extend(f"{_posix(rel_dir / d)}/" for d in dirnames if is_ignored(d))
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored(d))
-        for name in sorted(filenames):
-            if is_ignored(name):
-                ignored.append(_posix(rel_dir / name))
-            else:
-                yield Candidate(_posix(rel_dir / name), Path(dirpath) / name, label, {})
-    for e in errors:
-        path = Path(e.filename)
-        detail = f"cannot list this folder: {e.strerror or e}"
-        yield Candidate(_posix(path.relative_to(root)) + "/", path, label, {}, Reason.unreadable, detail)
 
 
 def _posix(rel: Path) -> str:

@@ -25,7 +25,7 @@ class ClassInfo:
     prompt_name: str  # how prompts say it ("maple tree" for maple_tree)
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: slots keep 10M of them small
 class Candidate:
     sample_id: str  # path relative to the data root, POSIX '/', NFC-normalised unicode
     path: Path  # absolute path
@@ -45,6 +45,8 @@ class Discovered:
     candidates: list[Candidate]  # sorted by sample_id, unique sample_ids
     extra_columns: list[str]
     ignored: list[str] = field(default_factory=list)  # skipped hidden/system files (relative paths)
+    excluded: list[str] = field(default_factory=list)  # "rel/ (why)": workdir / export folders not scanned
+    empty_folders: list[str] = field(default_factory=list)  # class folders holding no file (not classes)
 
     def empty_classes(self) -> list[ClassInfo]:
         """Classes no candidate is labelled with (the caller warns about them)."""

@@ -130,7 +130,8 @@ def cpu_has_native_bf16() -> bool:
 
 
 def load_encoder(
-    model: str = "ViT-B-32", pretrained: str | None = None, *, device: str = "auto", precision: str = "auto"
+    model: str = "ViT-B-32", pretrained: str | None = None, *, device: str = "auto", precision: str = "auto",
+    text_only: bool = False,
 ) -> Encoder:
     """Load an open_clip model for inference.
 
@@ -143,6 +144,9 @@ def load_encoder(
         (``.pt``/``.pth``/``.bin``/``.safetensors``). Only for built-in model names.
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}
     precision : {"auto", "fp32", "fp16", "bf16"}
+    text_only : bool
+        Keep only the text tower (the image tower is freed and `encode_images` is unusable):
+        for prompt embeddings of image features computed elsewhere.
 
     Raises
     ------
@@ -159,8 +163,12 @@ def load_encoder(
     weights = source.weights_file()
     sha = sha256_file(weights)
     image_size = _image_size(oc_model)
+    if text_only and tokenizer is None:
+        raise ModelError(f"model {source.display} has no text tower", "use a CLIP model with a text encoder")
+    if text_only:
+        oc_model.visual = None
     enc = Encoder(oc_model, preprocess, tokenizer, image_size, dev, prec, {}, "", tokenizer is not None)
-    dim = int(enc.encode_images(_zeros(image_size)).shape[1])
+    dim = _text_dim(oc_model, tokenizer, dev) if text_only else int(enc.encode_images(_zeros(image_size)).shape[1])
     enc.identity = {
         "model": source.display,
         "pretrained": source.tag,
@@ -234,6 +242,13 @@ def _tokenizer(source: ModelSource) -> Callable | None:
 def _image_size(model: Any) -> int:
     size = model.visual.preprocess_cfg.get("size") or model.visual.image_size
     return int(max(size) if isinstance(size, (tuple, list)) else size)
+
+
+def _text_dim(model: Any, tokenizer: Callable, device: Any) -> int:
+    import torch
+
+    with torch.inference_mode():
+        return int(model.encode_text(tokenizer(["a photo."]).to(device)).shape[-1])
 
 
 def _zeros(size: int) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 
 THUMB_PX = 80  # longest side
@@ -16,18 +15,7 @@ def thumbnail_uri(path: str | Path, *, size: int = THUMB_PX, quality: int = JPEG
     The file is decoded with `labelclean.ingest.decode.load_rgb` (EXIF orientation, bomb limit,
     JPEG draft mode); a missing or broken file gives None and the report shows a placeholder.
     """
-    from PIL import Image
+    from labelclean.review.server.thumbs import jpeg_thumbnail
 
-    from labelclean.ingest.decode import load_rgb
-
-    try:
-        result = load_rgb(Path(path), target_size=size)
-    except OSError:
-        return None
-    if result.image is None:
-        return None
-    img = result.image
-    img.thumbnail((size, size), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = jpeg_thumbnail(path, size=size, quality=quality)
+    return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")

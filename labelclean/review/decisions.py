@@ -22,8 +22,13 @@ Decision values (case-insensitive; a blank decision means "not reviewed"):
 
 Decisions are stored in ``W/decisions.parquet``. ``score`` and ``select`` never touch that
 file, so decisions survive re-running them; they override the automatic choice in every
-later ``export``, ``train`` and ``report``. Importing again updates decisions per sample
-(``--replace`` discards earlier ones first).
+later ``export``, ``train`` and ``report``. Importing again updates decisions per sample: a
+later decision for a sample replaces the earlier one, and re-importing an unchanged file
+changes nothing (``--replace`` discards earlier ones first). The file must be UTF-8.
+
+API (also for the review web app): `read_decisions` parses a file, `save_decisions` merges
+a parsed table into the workdir, `load_decisions` reads what is stored and
+`effective_selection` applies it.
 
 Without a decision, the automatic choice applies: a sample is kept iff ``select`` found it
 clean. With ``apply_relabels`` (``export --apply-relabels``), flagged samples with a suggested
@@ -32,7 +37,9 @@ label whose ``suggested_confidence >= min_confidence`` are kept with the suggest
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +47,10 @@ from typing import Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from labelclean.core.errors import InputError, WorkdirError
-from labelclean.store.parquet_io import read_table
+from labelclean.store.parquet_io import read_table, write_table
 from labelclean.store.schemas import DECISIONS
 from labelclean.ingest.types import ClassInfo
 from labelclean.store.tables import load_classes
@@ -83,26 +91,47 @@ def _class_name(target: str, classes: list[ClassInfo]) -> str:
     raise ValueError(f"unknown class '{target}' in relabel:{target}; valid classes: {names}")
 
 
+def _read_text(path: Path) -> str:
+    """The whole file as text (a UTF-8 BOM is dropped); InputError when it is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read decisions file {path}: {e.strerror or e}", "check the path and permissions") from e
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"decisions file {path} is not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start})",
+            "save it as UTF-8 (in Excel: Save As > CSV UTF-8) and import it again",
+        ) from None
+
+
 def _iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row dict) from a CSV or JSONL file."""
+    text = _read_text(path)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object per line")
-                yield lineno, {k: "" if v is None else str(v) for k, v in row.items()}
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+            yield lineno, {k: "" if v is None else str(v) for k, v in row.items()}
         return
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+    header = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in header and "," not in header else ","  # Excel in many locales saves ';'
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
         _check_header(path, reader.fieldnames or [])
         for row in reader:
             yield reader.line_num, {k: v or "" for k, v in row.items() if k is not None}
+    except csv.Error as e:
+        raise InputError(f"{path}:{reader.line_num}: not valid CSV ({e})", "save it as CSV with comma separators") from None
 
 
 def _check_header(path: Path, names: list[str]) -> None:
@@ -178,14 +207,43 @@ def _sample_id(row: dict, path_to_id: Mapping[str, str] | None) -> str:
 
 
 def merge_decisions(old: pa.Table | None, new: pa.Table) -> pa.Table:
-    """Upsert: decisions in ``new`` replace those in ``old`` for the same sample_id."""
+    """Upsert: decisions in ``new`` replace those in ``old`` for the same sample_id.
+
+    The result is sorted by sample_id; merging a table into itself returns an equal table,
+    so re-importing an unchanged file changes nothing.
+    """
+    new = new.select(DECISIONS.names).cast(DECISIONS)
     if old is None or old.num_rows == 0:
         return new
-    replaced = set(new["sample_id"].to_pylist())
-    keep = [i for i, s in enumerate(old["sample_id"].to_pylist()) if s not in replaced]
-    merged = pa.concat_tables([old.select(DECISIONS.names).cast(DECISIONS).take(keep), new])
-    order = np.argsort(np.asarray(merged["sample_id"].to_pylist(), dtype=object), kind="stable")
-    return merged.take(order)
+    old = old.select(DECISIONS.names).cast(DECISIONS)
+    replaced = pc.is_in(old["sample_id"], value_set=new["sample_id"])
+    merged = pa.concat_tables([old.filter(pc.invert(replaced)), new])
+    return merged.sort_by("sample_id")
+
+
+def changed_decisions(old: pa.Table | None, merged: pa.Table) -> int:
+    """How many samples' stored decisions differ between ``old`` and ``merged`` (added,
+    removed or changed); 0 means the import was a no-op and nothing needs writing."""
+    def rows(t: pa.Table | None) -> dict[str, tuple]:
+        if t is None:
+            return {}
+        cols = [t[c].to_pylist() for c in ("sample_id", "decision", "label")]
+        return {s: (d, lab) for s, d, lab in zip(*cols)}
+
+    before, after = rows(old), rows(merged)
+    return sum(before.get(s) != after.get(s) for s in before.keys() | after.keys())
+
+
+def save_decisions(wd: Workdir, new: pa.Table, *, replace: bool = False) -> tuple[pa.Table, int]:
+    """Merge ``new`` (a ``schemas.DECISIONS`` table) into W/decisions.parquet and return the
+    stored table and how many samples' decisions changed. ``replace`` discards earlier ones
+    first. Nothing is written when nothing changed. The caller holds ``wd.lock()``."""
+    stored = load_decisions(wd)
+    merged = merge_decisions(None if replace else stored, new)
+    changed = changed_decisions(stored, merged)
+    if changed or not wd.decisions.exists():
+        write_table(wd.decisions, merged, "decisions")
+    return merged, changed
 
 
 def load_decisions(wd: Workdir) -> pa.Table | None:

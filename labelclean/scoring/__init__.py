@@ -7,38 +7,4 @@ Estimators map embeddings (and labels) to an (N, K) probability matrix:
 means the given label is more likely correct.
 """
 
-from labelclean.scoring.knn import KnnOptions, KnnResult, knn_probs
-from labelclean.scoring.logreg import LogRegOptions, LogRegResult, out_of_fold_probs
-from labelclean.scoring.quality import (
-    ScoreColumns,
-    consistency,
-    given_prob,
-    margin,
-    normalized_log_prob,
-    score_columns,
-    top_k,
-    validate_probs,
-)
-from labelclean.scoring.zero_shot import AGGREGATIONS, class_probs
-
-ESTIMATORS = ("zeroshot", "logreg", "knn")
-
-__all__ = [
-    "AGGREGATIONS",
-    "ESTIMATORS",
-    "KnnOptions",
-    "KnnResult",
-    "LogRegOptions",
-    "LogRegResult",
-    "ScoreColumns",
-    "class_probs",
-    "consistency",
-    "given_prob",
-    "knn_probs",
-    "margin",
-    "normalized_log_prob",
-    "out_of_fold_probs",
-    "score_columns",
-    "top_k",
-    "validate_probs",
-]
+ESTIMATORS = ("zeroshot", "logreg", "knn")  # canonical order; the one list of estimator names

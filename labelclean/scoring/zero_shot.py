@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelclean.core.vectors import unit_rows
+
 AGGREGATIONS = ("mean", "sum", "mean-embedding")
 
 
@@ -73,7 +75,7 @@ def _validate(X, T, pcid, n_classes, temperature, aggregation) -> None:
 def _class_mean_embeddings(T: np.ndarray, pcid: np.ndarray, n_classes: int) -> np.ndarray:
     sums = np.zeros((n_classes, T.shape[1]), dtype=np.float64)
     np.add.at(sums, pcid, T)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit_rows(sums).astype(np.float32)
 
 
 def _class_softmax(logits: np.ndarray, pcid: np.ndarray, n_classes: int, log_bias: np.ndarray) -> np.ndarray:

@@ -150,9 +150,13 @@ def _paper_criteria(labels, probs, options) -> dict[str, np.ndarray]:
     return passed
 
 
+def _given_loss(labels, probs) -> np.ndarray:
+    """Cross-entropy of the given label, -log p(y), with p clipped to [1e-6, 1] (higher = label less likely right)."""
+    return -np.log(np.clip(given_prob(labels, probs), 1e-6, 1.0))
+
+
 def _ensemble_criteria(labels, ens, score, options):
-    loss = -np.log(np.clip(given_prob(labels, ens), 1e-6, 1.0))
-    res = css_posterior(loss, score, labels=labels if options.css_per_class else None, seed=options.seed)
+    res = css_posterior(_given_loss(labels, ens), score, labels=labels if options.css_per_class else None, seed=options.seed)
     passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": noise_rate_pass(labels, ens)}
     return passed, res.posterior.astype(np.float32), res.notes
 
@@ -164,9 +168,8 @@ def _css_criteria(labels, probs, options):
     if second is None:
         raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
     notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
-    loss = -np.log(np.clip(given_prob(labels, probs["logreg"]), 1e-6, 1.0))
     res = css_posterior(
-        loss, given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
+        _given_loss(labels, probs["logreg"]), given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
     )
     return {"css:p_clean": res.posterior >= options.css_eps}, res.posterior.astype(np.float32), notes + res.notes
 

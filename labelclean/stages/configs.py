@@ -13,17 +13,25 @@ from pathlib import Path
 from typing import Optional
 
 from labelclean.core.errors import UsageError
+from labelclean.evaluation.config import NoiseConfig
 from labelclean.train.common.config import TrainConfig
 
 EMBED_DTYPES = ("float16", "float32")
+DEFAULT_MODEL = "ViT-B-32"  # what `embed` runs when --model is not given (with --from-features: no model)
+DEMO_DOMAINS = ("easy", "hard")  # = demo.dataset.DOMAINS (a test checks), not imported: numpy
 DEFAULT_MAX_PIXELS = 89_478_485  # = ingest.decode.DEFAULT_MAX_PIXELS (a test checks), not imported: Pillow
-EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder", "label-studio")
+
+
+def comma_list(value: Optional[str]) -> list[str]:
+    """``" Zeroshot, knn,"`` -> ``["zeroshot", "knn"]`` (options such as --estimators and --criteria)."""
+    return [part.strip().lower() for part in (value or "").split(",") if part.strip()]
 
 
 @dataclass
 class EmbedConfig:
     data: Path
-    model: str = "ViT-B-32"
+    model: Optional[str] = None  # None: DEFAULT_MODEL, or with from_features no text tower
     pretrained: Optional[str] = None
     device: str = "auto"
     precision: str = "auto"
@@ -35,9 +43,13 @@ class EmbedConfig:
     shard: Optional[str] = None  # "I/N" or "auto"
     num_shards: Optional[int] = None
     from_features: Optional[Path] = None
+    text_features: Optional[Path] = None  # with from_features: prompt embeddings (.parquet, or .npy + text_prompts)
+    text_prompts: Optional[Path] = None  # with a .npy text_features: class,prompt per row
     max_pixels: int = DEFAULT_MAX_PIXELS
     dtype: str = "float16"
     chunk_size: int = 1024
+    root: Optional[Path] = None  # manifests: the folder relative paths resolve against
+    allow_outside_root: bool = False  # use files (and follow links) outside the data root
     label_field: str = "auto"  # WebDataset tars / Parquet image files: cls, txt, json:FIELD or a column
 
     def validate(self) -> None:
@@ -47,8 +59,18 @@ class EmbedConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.from_features is not None and self.pretrained is not None:
-            raise UsageError("--pretrained cannot be combined with --from-features", "drop one of them")
+        if self.from_features is None:
+            for name in ("text_features", "text_prompts"):
+                if getattr(self, name) is not None:
+                    raise UsageError(f"--{name.replace('_', '-')} needs --from-features",
+                                     "image embeddings computed elsewhere come with --from-features IMG")
+        elif self.text_features is not None and self.model is not None:
+            raise UsageError("--text-features and --model both give the prompt embeddings", "drop one of them")
+        elif self.pretrained is not None and self.model is None:
+            raise UsageError("--pretrained with --from-features needs --model (the text tower to load)",
+                             "add --model NAME, or drop --pretrained")
+        if self.text_prompts is not None and self.text_features is None:
+            raise UsageError("--text-prompts needs --text-features TXT.npy", "drop --text-prompts")
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers must be 0 or more, got {self.workers}")
 
@@ -121,22 +143,19 @@ class EvaluateConfig:
 
 @dataclass
 class ReviewConfig:
-    decisions: Path
+    decisions: Optional[Path] = None  # CSV/JSONL, or Label Studio's JSON export (.json)
     replace: bool = False  # discard previously imported decisions first
+    serve: bool = False  # then serve the review app (labelclean/review/server)
+    host: str = "127.0.0.1"
+    port: Optional[int] = None  # None: 8765, or any free port when 8765 is taken
+    open_browser: bool = True
 
-
-@dataclass
-class NoiseConfig:
-    data: Path = Path(".")
-    out: Path = Path("noisy.csv")
-    rate: float = 0.2
-    mode: str = "sym"  # sym | asym | pairflip | instance
-    seed: int = 0
-    mapping: Optional[Path] = None  # asym: YAML/JSON {source: target}; default: templates/noise/cifar10_asym.yaml
-    workdir: Optional[Path] = None  # instance: a workdir embedded from the same (clean) data
-    classes_file: Optional[Path] = None
-    sharpness: float = 2.0  # instance: how strongly flips concentrate near class boundaries
-    overwrite: bool = False
+    def validate(self) -> None:
+        if self.decisions is None and not self.serve:
+            raise UsageError("pass --decisions FILE to import decisions, or --serve to review in the browser",
+                             "labelclean review -w W --serve")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise UsageError(f"--port {self.port} is outside [0, 65535]", "0 picks any free port")
 
 
 @dataclass
@@ -156,8 +175,12 @@ class DemoConfig:
     seed: int = 0
     image_size: int = 64
     descriptions: bool = False  # also score with the class descriptions of templates/descriptions/demo.yaml
+    domain: str = "easy"  # easy: the bundled model's render style; hard: domain gap + look-alike noise
 
     def validate(self) -> None:
+        if self.domain not in DEMO_DOMAINS:
+            raise UsageError(f"--domain must be one of {', '.join(DEMO_DOMAINS)}, got {self.domain!r}",
+                             "e.g. --domain hard")
         if not 0.0 <= self.noise < 0.9:
             raise UsageError(f"--noise must be in [0, 0.9), got {self.noise}")
         if self.size < 100:

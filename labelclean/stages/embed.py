@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,14 +36,15 @@ import pyarrow as pa
 
 from labelclean.core import console
 from labelclean.ingest.discover import Discovered, discover
-from labelclean.core.errors import WorkdirError
+from labelclean.core.errors import InputError, WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
-from labelclean.stages.configs import EmbedConfig
-from labelclean.stages.base import StageReport, Timer, summary_field
+from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
+from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.hashcache import HashCache
 from labelclean.embed.plan import Scan, Shard, global_scan, owned, parse_shard, scan, todo, usable
 from labelclean.embed.source import Source
 from labelclean.store.parquet_io import read_meta
+from labelclean.store.tables import no_usable_message
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
@@ -82,6 +83,9 @@ class EmbedReport(StageReport):
     shard: Optional[str]  # "I/N" when this run embedded one shard
     hashed_now: int  # files (or container members) whose content was read to hash it
     hash_cache_hits: int  # files whose hash came from W/hashes/ (not read)
+    ignored: int = 0  # hidden and system files and folders skipped
+    excluded: list[str] = field(default_factory=list)  # "rel/ (why)": workdir, exports inside DATA
+    empty_folders: list[str] = field(default_factory=list)  # empty class folders (no class)
     finished: bool = False  # manifest.parquet and text.parquet written
     text: Optional[dict[str, Any]] = None  # prompt embeddings written (when finished)
     source: dict[str, Any] = summary_field(flatten=True)  # the model's device, precision, ... or the features file
@@ -95,8 +99,9 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
     seconds: dict[str, float] = {}
     with Timer() as total:
         with Timer() as t:
-            found = discover(cfg.data, classes_file=cfg.classes_file, label_field=cfg.label_field)
+            found = discover_data(wd, cfg)
         seconds["discover"] = t.seconds
+        _discovery_notes(found)
         run = _Run(wd, cfg, found, shard)
         with wd.lock(None if shard is None else shard.index):
             report, slice_counts = _embed_slice(run, seconds)
@@ -109,7 +114,30 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
             _complete(report, seconds, slice_counts, finished)
             _record(run, report)
     report.outputs, report.seconds = _outputs(wd, finished), total.seconds
+    if report.finished and not report.counts.get("ok"):
+        raise InputError(no_usable_message(cfg.data, report.counts, wd.manifest),
+                         "fix or replace those files (the detail column says why each one is unusable), "
+                         "or point DATA at the right folder or manifest")
     return report
+
+
+def discover_data(wd: Workdir | None, cfg: EmbedConfig) -> Discovered:
+    """What `embed` finds in DATA (the workdir itself is never scanned, see ingest.discover)."""
+    return discover(cfg.data, classes_file=getattr(cfg, "classes_file", None), root=getattr(cfg, "root", None),
+                    allow_outside_root=getattr(cfg, "allow_outside_root", False),
+                    exclude=[wd.root] if wd is not None else [], label_field=getattr(cfg, "label_field", "auto"))
+
+
+def _discovery_notes(found: Discovered) -> None:
+    """One line each for what discovery left out on purpose."""
+    if found.excluded:
+        console.info(f"not scanned (inside the data folder): {', '.join(found.excluded)}")
+    if found.ignored:
+        shown = ", ".join(found.ignored[:3]) + (", ..." if len(found.ignored) > 3 else "")
+        console.info(f"skipped {len(found.ignored)} hidden or system files and folders ({shown})")
+    if found.empty_folders:
+        console.warn(f"{len(found.empty_folders)} empty class folders are not classes: "
+                     + ", ".join(found.empty_folders[:10]))
 
 
 def _complete(report: EmbedReport, seconds: dict, slice_counts: dict, finished: dict | None) -> None:
@@ -174,6 +202,9 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
         shard=str(run.shard) if run.shard else None,
         hashed_now=cache.hashed,
         hash_cache_hits=cache.hits,
+        ignored=len(run.found.ignored),
+        excluded=run.found.excluded,
+        empty_folders=run.found.empty_folders,
     )
     return report, slice_counts
 
@@ -189,12 +220,16 @@ def _load_source(run: _Run) -> Source:
     cfg = run.cfg
     if cfg.from_features is not None:
         from labelclean.embed.features import load_features
+        from labelclean.embed.text_features import attach_text_side
 
-        return load_features(cfg.from_features, run.found.candidates, run.found.root)
+        features = load_features(cfg.from_features, run.found.candidates, run.found.root)
+        attach_text_side(features, run.found.classes, text_features=cfg.text_features, text_prompts=cfg.text_prompts,
+                         model=cfg.model, pretrained=cfg.pretrained, device=cfg.device, precision=cfg.precision)
+        return features
     from labelclean.embed.images import ImageSource
     from labelclean.embed.lazy_model import LazyEncoder
 
-    encoder = LazyEncoder(cfg.model, cfg.pretrained, cfg.device, cfg.precision,
+    encoder = LazyEncoder(cfg.model or DEFAULT_MODEL, cfg.pretrained, cfg.device, cfg.precision,
                           lambda model_id: embed_io.recorded_identity(run.wd.embeddings_dir, model_id))
     return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
@@ -244,11 +279,14 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
 
 def _text(run: _Run) -> embed_outputs.TextResult:
     src = run.source
+    imported = getattr(src, "imported_text", None)  # --from-features with --text-features
+    if imported is not None:
+        return embed_outputs.write_imported_text(run.wd, imported, run.found, src.model_id)
     # a text.parquet of this very model proves it has a text tower: reuse it without building the model
     proven = not getattr(src, "loaded", True) and run.wd.text.exists() \
         and read_meta(run.wd.text).get("model_id") == src.model_id
     if not proven and not src.has_text:
-        embed_outputs.drop_stale_text(run.wd, src.model_id)
+        embed_outputs.drop_text(run.wd)
         return embed_outputs.TextResult(skipped=src.no_text)
     return embed_outputs.write_text(run.wd, src, run.found, templates=run.cfg.templates,
                                     descriptions=run.cfg.descriptions)

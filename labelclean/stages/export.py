@@ -10,10 +10,14 @@ Outputs in ``OUT`` (default ``W/export``):
   (pre-filled with decisions already imported);
 - ``--format imagefolder``: ``OUT/<class>/<file>`` (see export/tree.py) plus flagged.csv and
   relabels.csv; ``--format hf`` adds ``metadata.csv`` (``file_name,label``, file_name relative
-  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``.
+  to OUT) for ``datasets.load_dataset("imagefolder", data_dir=OUT)``;
+- ``--format label-studio``: ``label-studio-tasks.json`` (the suspects with pre-annotations) and
+  ``label-studio-config.xml`` (see export/label_studio.py) plus relabels.csv.
 
-The source data is never modified; nothing is overwritten without ``overwrite``; re-running
-with the same inputs gives byte-identical files.
+The source data is never modified: nothing is written into, over or through the data folder,
+the input manifest or a folder holding sample files (export/guard.py); the files appear all
+at once or not at all (export/publish.py); ``overwrite`` replaces only files an earlier export
+listed in its marker. Re-running with the same inputs gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import pyarrow.compute as pc
 
 from labelclean.core.errors import InputError
 from labelclean.export import rows as export_rows
-from labelclean.export import tree, writers
+from labelclean.export import tree
+from labelclean.export.guard import DataGuard
+from labelclean.export.publish import publish
 from labelclean.export.top3 import load_top3
 from labelclean.review.decisions import effective_selection
 from labelclean.stages.configs import ExportConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -65,31 +71,37 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> ExportReport:
         tables = export_rows.build(
             eff, manifest, classes, top3=top3, absolute_paths=cfg.absolute_paths, outside_ok=outside
         )
-        files = _write_all(out, cfg, tables, [c.name for c in classes], meta.get("data_root"))
+        guard = DataGuard(data_root=meta.get("data_root"), source=meta.get("source"), kind=meta.get("kind"),
+                          sample_paths=manifest["path"].to_pylist(), workdir=wd.root)
+        if cfg.format == "label-studio":
+            files = _write_label_studio(out, cfg, tables, eff, manifest, classes, meta.get("data_root"), guard)
+        else:
+            files = _write_all(out, cfg, tables, [c.name for c in classes], guard)
         report = ExportReport(counts=tables.counts, outputs=[out / f for f in files if "/" not in f], out=str(out),
                               format=cfg.format, files=len(files), outside_root=len(outside))
     report.seconds = t.seconds
-    with wd.lock():
-        wd.update_run("export", report.run_record(cfg))
+    wd.update_run("export", report.run_record(cfg))
     return report
 
 
 def _check_root(eff: pa.Table, manifest: pa.Table, data_root: str | None, allow: bool) -> frozenset[str]:
-    """Sample_ids of exported rows outside the data root; raise unless ``allow``."""
+    """Sample_ids of exported rows outside the data root (written with absolute paths); raise
+    for a relative one (a symlink leading out) unless ``allow``."""
     exported = eff.filter(pc.or_(eff["keep"], pc.invert(eff["clean"])))["sample_id"].to_pylist()
     path_of = dict(zip(manifest["sample_id"].to_pylist(), manifest["path"].to_pylist()))
     outside = sorted(s for s in exported if export_rows.is_outside(path_of.get(s, s), s, data_root))
-    if outside and not allow:
+    escaping = [s for s in outside if not os.path.isabs(s)]  # absolute manifest paths are fine as written
+    if escaping and not allow:
         raise InputError(
-            f"{len(outside)} samples resolve outside the data root {data_root} "
-            f"(first: {outside[0]} -> {os.path.realpath(path_of.get(outside[0], outside[0]))})",
+            f"{len(escaping)} samples resolve outside the data root {data_root} "
+            f"(first: {escaping[0]} -> {os.path.realpath(path_of.get(escaping[0], escaping[0]))})",
             "remove them from the manifest, or pass --allow-outside-root to export them with absolute paths",
         )
     return frozenset(outside)
 
 
-def _write_all(out: Path, cfg: ExportConfig, tables, class_names: list[str], data_root: str | None) -> list[str]:
-    """Write every output file; returns their paths relative to ``out``."""
+def _write_all(out: Path, cfg: ExportConfig, tables, class_names: list[str], guard: DataGuard) -> list[str]:
+    """Write every output file at once (see export/publish.py); returns their paths relative to ``out``."""
     is_tree = cfg.format in TREE_FORMATS
     list_fmt = "csv" if is_tree else cfg.format
     lists = {f"flagged.{list_fmt}": tables.flagged, "relabels.csv": tables.relabels}
@@ -97,46 +109,25 @@ def _write_all(out: Path, cfg: ExportConfig, tables, class_names: list[str], dat
         lists = {f"clean.{list_fmt}": tables.clean, **lists}
     targets: list[tuple[str, export_rows.KeptFile]] = []
     if is_tree:
-        _check_out_vs_data(out, data_root)
         targets = tree.plan(tables.kept, tree.class_dirs(class_names))
     if cfg.format == "hf":
         lists["metadata.csv"] = _hf_metadata(targets)
-    files = sorted([*lists, *(rel for rel, _ in targets)])
-    _check_overwrite(out, files, cfg.overwrite)
-    if cfg.overwrite:
-        tree.remove_stale(out, tree.read_marker(out), set(files))
-    for name, table in lists.items():
-        writers.write(table, out / name, "csv" if name.endswith(".csv") else list_fmt)
-    if targets:
-        tree.materialise(out, targets, cfg.link)
-    tree.write_marker(out, cfg.format, files)
-    return files
+    formats = {name: (table, "csv" if name.endswith(".csv") else list_fmt) for name, table in lists.items()}
+    return publish(out, lists=formats, targets=targets, link=cfg.link, fmt=cfg.format, overwrite=cfg.overwrite,
+                   guard=guard)
+
+
+def _write_label_studio(out: Path, cfg: ExportConfig, tables, eff, manifest, classes, data_root,
+                        guard: DataGuard) -> list[str]:
+    """label-studio-tasks.json + label-studio-config.xml (export/label_studio.py) and relabels.csv."""
+    from labelclean.export import label_studio
+
+    tasks = label_studio.build_tasks(eff, manifest, classes, data_root)
+    return publish(out, lists={"relabels.csv": (tables.relabels, "csv")}, targets=[], link=cfg.link,
+                   fmt=cfg.format, overwrite=cfg.overwrite, guard=guard, blobs=label_studio.files(tasks, classes))
 
 
 def _hf_metadata(targets: list[tuple[str, export_rows.KeptFile]]) -> pa.Table:
     rows = [{"file_name": rel, "label": k.class_name} for rel, k in targets]
     schema = pa.schema([("file_name", pa.string()), ("label", pa.string())])
     return pa.Table.from_pylist(sorted(rows, key=lambda r: r["file_name"]), schema=schema)
-
-
-def _check_out_vs_data(out: Path, data_root: str | None) -> None:
-    if data_root is None:
-        return
-    o, d = os.path.realpath(out), os.path.realpath(data_root)
-    if o == d or o.startswith(d + os.sep) or d.startswith(o + os.sep):
-        raise InputError(
-            f"--out {out} overlaps the data folder {data_root}",
-            "export the tree to a folder outside the data (the source data is never modified)",
-        )
-
-
-def _check_overwrite(out: Path, files: list[str], overwrite: bool) -> None:
-    if overwrite:
-        return
-    existing = [f for f in [*files, tree.MARKER] if (out / f).exists() or (out / f).is_symlink()]
-    if existing:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise InputError(
-            f"{out / existing[0]} already exists{more}",
-            "pass --overwrite to replace the previous export, or choose another --out",
-        )

@@ -26,13 +26,13 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from labelclean.stages.base import SkippedReport, StageReport, config_dict, fingerprint
+from labelclean.core.report import SkippedReport, StageReport, config_dict, fingerprint
 from labelclean.stages.configs import CONFIGS, PIPELINE as STAGES
 from labelclean.store.workdir import Workdir
 
 SMALL_FILE = 16 << 20  # files up to this size are fingerprinted by content, larger by size + mtime
 _NOT_FINGERPRINTED = {"embed": {"workers", "batch_size", "chunk_size", "device"}, "score": {"device"}}
-_NO_FILE_STAMP = {"data", "out"}  # data: see data_stamp; out: the stage's own output
+_NO_FILE_STAMP = {"data", "out", "root"}  # data, root: see data_stamp; out: the stage's own output
 
 
 @dataclass
@@ -110,12 +110,11 @@ def file_stamp(value: Any) -> Any:
     return [st.st_size, st.st_mtime_ns]
 
 
-def data_stamp(cfg: Any) -> str:
+def data_stamp(cfg: Any, wd: Workdir | None = None) -> str:
     """Fingerprint of what `embed` would find: files, labels, sizes, mtimes and classes."""
-    from labelclean.ingest.discover import discover
+    from labelclean.stages.embed import discover_data
 
-    found = discover(cfg.data, classes_file=getattr(cfg, "classes_file", None),
-                     label_field=getattr(cfg, "label_field", "auto"))
+    found = discover_data(wd, cfg)
     h = hashlib.sha256()
     h.update(repr([(c.id, c.name, c.prompt_name) for c in found.classes]).encode())
     for c in found.candidates:
@@ -139,7 +138,7 @@ def stage_fingerprint(wd: Workdir, stage: str, cfg: Any, upstream: str | None) -
     files = {k: v for k, v in stamps.items() if v is not None}
     extra: Any = None
     if stage == "embed":
-        extra = data_stamp(cfg)
+        extra = data_stamp(cfg, wd)
     elif stage in ("export", "report"):
         extra = decisions_stamp(wd)
     return fingerprint(stage, conf, files, upstream, extra)

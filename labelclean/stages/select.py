@@ -8,6 +8,7 @@ other thresholds in seconds. See labelclean.selection for the methods.
 from __future__ import annotations
 
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,8 @@ from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
-from labelclean.stages.configs import SelectConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.stages.configs import SelectConfig, comma_list
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -68,15 +69,14 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
         report = _report(labels, res, classes, list(probs), cfg)
         _write(wd, ids, labels, res, meta.get("model_id"), report)
     report.outputs, report.seconds = [wd.selection], t.seconds
-    with wd.lock():
-        wd.update_run("select", report.run_record(cfg))
+    wd.update_run("select", report.run_record(cfg))
     return report
 
 
 def _options(cfg: SelectConfig) -> SelectionOptions:
     if cfg.method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
-    criteria = tuple(c.strip() for c in cfg.criteria.split(",") if c.strip())
+    criteria = tuple(comma_list(cfg.criteria))
     bad = [c for c in criteria if c not in CRITERIA]
     if bad or not criteria:
         raise UsageError(f"--criteria must list some of {', '.join(CRITERIA)}, got {cfg.criteria!r}")
@@ -87,18 +87,16 @@ def _options(cfg: SelectConfig) -> SelectionOptions:
     for name in ("theta_cons", "theta_gmm", "theta_relabel", "css_eps"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(cfg, name)}")
-    return SelectionOptions(
-        method=cfg.method, criteria=criteria, combine=cfg.combine, theta_cons=cfg.theta_cons, theta_gmm=cfg.theta_gmm,
-        theta_relabel=cfg.theta_relabel, theta_outlier=cfg.theta_outlier, css_eps=cfg.css_eps,
-        css_per_class=cfg.css_per_class, fallback=cfg.fallback, seed=cfg.seed,
-    )
+    # every SelectionOptions field is the config field of the same name (a new option passes through)
+    same = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(SelectionOptions) if f.name != "criteria"}
+    return SelectionOptions(**same, criteria=criteria)
 
 
 def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[str]:
     available = list(scored) + (["deft"] if wd.deft.exists() else [])
     if requested is None or not requested.strip():
         return available
-    names = [s.strip().lower() for s in requested.split(",") if s.strip()]
+    names = comma_list(requested)
     missing = [n for n in names if n not in available]
     if missing:
         hint = "run `labelclean train --method deft` first" if missing == ["deft"] else \

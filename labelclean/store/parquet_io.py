@@ -62,7 +62,9 @@ def read_table(
     """Read a workdir table after checking its table name, schema version and model identity."""
     meta = read_meta(path)
     check_meta(path, meta, table_name, model_id)
-    return pq.read_table(path, columns=columns), meta
+    # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset and pandas (about 1 s)
+    with pq.ParquetFile(path) as f:
+        return f.read(columns=columns), meta
 
 
 def part_files(directory: Path) -> list[Path]:
@@ -82,16 +84,6 @@ def read_parts(directory: Path, table_name: str, model_id: str | None = None) ->
     if not tables:
         return None, meta
     return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta
-
-
-def remove_stale_temps(directory: Path) -> int:
-    """Delete temp files left by a killed writer; returns how many were removed."""
-    if not directory.is_dir():
-        return 0
-    stale = list(directory.glob(".*.tmp"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
 
 
 def fixed_list(arr: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labelclean.core.vectors import unit_rows
 from labelclean.core.errors import WorkdirError
 from labelclean.ingest.types import ClassInfo
 from labelclean.store.parquet_io import read_parts, read_table, to_numpy_2d
@@ -57,11 +58,22 @@ def model_id(wd: Workdir) -> str:
     return mid
 
 
+def no_usable_message(data: object, counts: dict[str, int], manifest: object) -> str:
+    """'no usable image in DATA: 3 not_image, 3 empty (see W/manifest.parquet)'."""
+    parts = [f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if status != "ok"]
+    return f"no usable image in {data}: {', '.join(parts) or 'no files'} (see {manifest})"
+
+
 def load_embeddings(wd: Workdir) -> Embedded:
     """Join manifest rows with status ok to their embedding (duplicates share one)."""
     mid = model_id(wd)
-    manifest, _ = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
+    manifest, meta = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
+    statuses = manifest["status"]
     manifest = manifest.filter(pc.equal(manifest["status"], "ok"))
+    if manifest.num_rows == 0:
+        counts = {s["values"]: s["counts"] for s in pc.value_counts(statuses).to_pylist()}
+        raise WorkdirError(no_usable_message(meta.get("source") or wd.root, counts, wd.manifest),
+                           "fix or replace those files and run `labelclean embed` again")
     emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
     if emb is not None:
         emb = emb.filter(pc.equal(emb["status"], "ok"))
@@ -81,7 +93,7 @@ def load_embeddings(wd: Workdir) -> Embedded:
             f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
         )
     X = to_numpy_2d(emb["embedding"])[[emb_keys[k] for k in keys]]
-    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    X = unit_rows(X)
     labels = manifest["label_id"].to_numpy().astype(np.int64)
     return Embedded(sample_ids, labels, X, canonical, mid)
 
@@ -91,6 +103,6 @@ def load_text(wd: Workdir) -> TextEmbedded | None:
     if not wd.text.exists():
         return None
     table, meta = read_table(wd.text, "text", model_id(wd))
-    T = np.array(to_numpy_2d(table["embedding"]), dtype=np.float32)  # writable copy
-    T /= np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
+    T = to_numpy_2d(table["embedding"])
+    T = unit_rows(T)
     return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])

@@ -166,7 +166,10 @@ class Workdir:
             ) from e
 
     def update_run(self, stage: str, record: dict[str, Any], **top: Any) -> None:
-        """Merge one stage's record (config, counts, timings, fingerprint) into run.json."""
+        """Merge one stage's record (config, counts, timings, fingerprint) into run.json.
+
+        Serialised by its own lock (concurrent shards): the caller need not hold `lock`.
+        """
         self.ensure()
         with self._run_json_lock():
             run = self.read_run()
@@ -214,23 +217,32 @@ def library_versions() -> dict[str, str]:
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; rename it into place only on success."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as e:
+        _reraise_naming(e, final)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, final)
+    except OSError as e:
+        _reraise_naming(e, final)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _reraise_naming(e: OSError, final: Path) -> None:
+    """Raise the same OS error naming the file being written rather than its temp file (or
+    nothing: a failed write() or pyarrow's writer name no file)."""
+    if e.errno is None or (e.filename is not None and Path(str(e.filename)).parent != final.parent):
+        raise e
+    raise type(e)(e.errno, os.strerror(e.errno), str(final)) from e
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

@@ -103,3 +103,22 @@ def test_help_lists_options():
     for opt in ("--workdir", "--model", "--pretrained", "--precision", "--shard", "--from-features", "--dtype"):
         assert opt in result.stdout
     assert "--chunk-size" not in result.stdout
+
+
+def test_text_features_dimension_mismatch_is_one_line_exit_1(tmp_path, data):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    img = tmp_path / "img.npy"
+    np.save(img, np.ones((8, 32), np.float32))
+    txt = tmp_path / "text.parquet"
+    pq.write_table(pa.table({"class": ["cat", "dog"], "embedding": np.ones((2, 16)).tolist()}), txt)
+    args = ["embed", str(data), "-w", str(tmp_path / "w"), "--from-features", str(img), "--text-features", str(txt)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert (f"Error: text features file {txt} has 16-dimensional embeddings but image features file {img} has 32"
+            in result.stderr.replace("\n", " "))
+    assert "Hint: use prompt embeddings from the model that made the image features" in result.stderr
+    usage = runner.invoke(app, ["embed", str(data), "-w", str(tmp_path / "w"), "--text-features", str(txt)])
+    assert usage.exit_code == 2 and "--text-features needs --from-features" in usage.stderr

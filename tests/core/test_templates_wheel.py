@@ -11,6 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+pytestmark = pytest.mark.slow  # builds and installs a wheel
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
@@ -53,3 +56,9 @@ def test_installed_wheel_finds_templates_outside_checkout(wheel, tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env)
+
+
+def test_wheel_contains_the_review_app_front_end(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("index.html", "app.js", "style.css"):
+        assert f"labelclean/review/server/static/{name}" in names, name

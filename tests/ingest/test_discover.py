@@ -27,16 +27,15 @@ def by_id(found):
 # ---------------------------------------------------------------- folders
 
 
-def test_folder_classes_are_sorted_and_include_empty_folders(tmp_path):
+def test_folder_classes_are_sorted_and_skip_empty_folders(tmp_path):
     g.make_image_folder(tmp_path, {"zebra": 1, "maple_tree": 2, "empty": 0})
     found = discover(tmp_path)
     assert found.kind == "folder" and found.root == tmp_path.resolve() and found.extra_columns == []
     assert [(c.id, c.name, c.prompt_name) for c in found.classes] == [
-        (0, "empty", "empty"),
-        (1, "maple_tree", "maple tree"),
-        (2, "zebra", "zebra"),
+        (0, "maple_tree", "maple tree"),
+        (1, "zebra", "zebra"),
     ]
-    assert [c.name for c in found.empty_classes()] == ["empty"]
+    assert found.empty_folders == ["empty"] and found.empty_classes() == []
     assert ids(found) == ["maple_tree/maple_tree_000.png", "maple_tree/maple_tree_001.png", "zebra/zebra_000.png"]
     first = found.candidates[0]
     assert first.path == tmp_path.resolve() / "maple_tree" / "maple_tree_000.png"
@@ -83,21 +82,26 @@ def test_names_equal_after_normalisation_are_an_error(tmp_path):
         discover(tmp_path)
 
 
-def test_symlinked_files_are_followed_and_dir_loops_stop(tmp_path):
+def test_symlinked_files_outside_need_allowing_and_dir_loops_stop(tmp_path):
     data = tmp_path / "data"
     g.make_image_folder(data, {"cat": 1})
     outside = g.make_png(tmp_path / "elsewhere.png", color=(9, 9, 9))
     os.symlink(outside, data / "cat" / "linked.png")
     os.symlink(data / "cat", data / "cat" / "loop")
-    found = discover(data)
-    assert ids(found) == ["cat/cat_000.png", "cat/linked.png"]
+    found = by_id(discover(data))
+    assert list(found) == ["cat/cat_000.png", "cat/linked.png", "cat/loop/"]
+    assert found["cat/linked.png"].status is Reason.symlink_outside_root
+    assert found["cat/loop/"].status is Reason.symlink_loop
+    assert by_id(discover(data, allow_outside_root=True))["cat/linked.png"].status is None
 
 
-def test_symlinked_class_folder_is_followed(tmp_path):
+def test_symlinked_class_folder_is_followed_when_allowed(tmp_path):
     g.make_image_folder(tmp_path / "real", {"dog": 2})
-    (tmp_path / "data").mkdir()
+    g.make_image_folder(tmp_path / "data", {"cat": 1})
     os.symlink(tmp_path / "real" / "dog", tmp_path / "data" / "dog")
-    assert ids(discover(tmp_path / "data")) == ["dog/dog_000.png", "dog/dog_001.png"]
+    assert ids(discover(tmp_path / "data")) == ["cat/cat_000.png", "dog/"]
+    found = discover(tmp_path / "data", allow_outside_root=True)
+    assert ids(found) == ["cat/cat_000.png", "dog/dog_000.png", "dog/dog_001.png"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can list a chmod 000 folder")
@@ -115,13 +119,15 @@ def test_unlistable_subfolder_is_recorded(tmp_path):
 
 def test_unlistable_subfolder_is_recorded_even_as_root(tmp_path, monkeypatch):
     g.make_image_folder(tmp_path, {"cat": 1})
-    real_walk = os.walk
+    (tmp_path / "cat" / "locked").mkdir()
+    real_scandir = os.scandir
 
-    def walk(top, **kwargs):
-        kwargs["onerror"](PermissionError(13, "Permission denied", str(tmp_path / "cat" / "locked")))
-        yield from real_walk(top, **kwargs)
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
 
-    monkeypatch.setattr(os, "walk", walk)
+    monkeypatch.setattr(os, "scandir", scandir)
     locked = by_id(discover(tmp_path))["cat/locked/"]
     assert (locked.status, locked.label) == (Reason.unreadable, "cat")
     assert "Permission denied" in locked.detail
@@ -145,7 +151,7 @@ def test_folder_class_missing_from_classes_file_is_an_error(tmp_path):
     classes.write_text("cat\n")
     with pytest.raises(InputError) as err:
         discover(tmp_path / "data", classes_file=classes)
-    assert "2 class folders" in err.value.message and "dog, owl" in err.value.message
+    assert "1 class folders" in err.value.message and err.value.message.endswith(": dog")
     assert "TAB" not in err.value.hint
 
 
@@ -231,7 +237,8 @@ def test_manifest_problem_rows_get_reasons(images):
     assert cands["imgs/cat/gone.png"].status is Reason.missing
     assert "line 2" in cands["imgs/cat/gone.png"].detail
     outside = [c for c in found.candidates if c.status is Reason.outside_root]
-    assert sorted(c.sample_id for c in outside) == ["/etc/hostname", (images.parent / "outside.png").as_posix()]
+    assert [c.sample_id for c in outside] == [(images.parent / "outside.png").as_posix()]
+    assert cands["/etc/hostname"].status is None  # absolute paths are used as written
     assert cands["imgs/cat/cat_001.png"].status is Reason.unlabeled
     assert cands["imgs/dog/dog_000.png"].label == "bird"
     assert [c.name for c in found.classes] == ["bird", "cat", "dog"]

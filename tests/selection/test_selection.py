@@ -6,7 +6,9 @@ from workdirgen import make_clustered
 
 from labelclean.evaluation.metrics import detection_metrics
 from labelclean.evaluation.noise import symmetric_noise
-from labelclean.scoring import class_probs, knn_probs, out_of_fold_probs
+from labelclean.scoring.knn import knn_probs
+from labelclean.scoring.logreg import out_of_fold_probs
+from labelclean.scoring.zero_shot import class_probs
 from labelclean.selection import SelectionOptions, select_samples
 from labelclean.selection.combine import class_fallback, combine, estimator_weights, parse_combine
 from labelclean.selection.confident import confident_joint, noise_rate_pass

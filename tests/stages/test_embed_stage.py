@@ -133,7 +133,7 @@ def test_from_features_round_trip(tmp_path, data, tiny_model):
     feats = tmp_path / "feats.parquet"
     pq.write_table(pa.table({"sample_id": list(emb.sample_ids), "embedding": [list(v) for v in emb.X]}), feats)
     dst = Workdir(tmp_path / "dst")
-    rep = run_embed(dst, _cfg(data, "ignored", from_features=feats, dtype="float32"))
+    rep = run_embed(dst, _cfg(data, None, from_features=feats, dtype="float32"))
     back = load_embeddings(dst)
     assert list(back.sample_ids) == list(emb.sample_ids)
     np.testing.assert_allclose(back.X, emb.X, atol=1e-6)
@@ -150,7 +150,7 @@ def test_from_features_npy_in_sample_id_order_and_missing_rows(tmp_path, data):
     vecs[gap] = 0.0  # no features for this file
     np.save(tmp_path / "f.npy", vecs)
     wd = Workdir(tmp_path / "w")
-    rep = run_embed(wd, _cfg(data, "ignored", from_features=tmp_path / "f.npy", dtype="float32"))
+    rep = run_embed(wd, _cfg(data, None, from_features=tmp_path / "f.npy", dtype="float32"))
     rows = _manifest(wd)
     assert rows["cat/cat_003.png"]["status"] == "no_features"
     emb = load_embeddings(wd)
@@ -164,11 +164,11 @@ def test_from_features_by_path_and_bad_files(tmp_path, data):
     feats = tmp_path / "f.parquet"
     paths = [str(data / s) for s in ids[:-1]] + ["elsewhere.png"]
     pq.write_table(pa.table({"path": paths, "embedding": [[1.0, float(i)] for i in range(len(ids))]}), feats)
-    rep = run_embed(Workdir(tmp_path / "w"), _cfg(data, "x", from_features=feats))
+    rep = run_embed(Workdir(tmp_path / "w"), _cfg(data, None, from_features=feats))
     assert rep.summary["unmatched_feature_rows"] == 1 and rep.counts == {"ok": len(ids) - 1, "no_features": 1}
     np.save(tmp_path / "short.npy", np.ones((3, 4), np.float32))
     with pytest.raises(InputError, match=r"short\.npy has 3 rows but DATA has 13 files"):
-        run_embed(Workdir(tmp_path / "w2"), _cfg(data, "x", from_features=tmp_path / "short.npy"))
+        run_embed(Workdir(tmp_path / "w2"), _cfg(data, None, from_features=tmp_path / "short.npy"))
 
 
 def test_config_validation(tmp_path, data, tiny_model):

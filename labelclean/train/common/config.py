@@ -72,7 +72,7 @@ class TrainConfig:
             self,
             backbone=self.backbone or d["backbone"],
             epochs=self.epochs if self.epochs is not None else d["epochs"],
-            batch_size=self.batch_size or d["batch_size"],
+            batch_size=self.batch_size if self.batch_size is not None else d["batch_size"],
             lr=self.lr if self.lr is not None else d["lr"],
             schedule=self.schedule or d["schedule"],
         )
