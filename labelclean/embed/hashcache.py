@@ -21,13 +21,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labelclean.core.reasons import Reason
-from labelclean.embed.plan import Shard
 from labelclean.ingest.decode import FileDigest, file_digest
 from labelclean.ingest.types import Candidate
 from labelclean.ingest.members import container_digests
@@ -156,8 +155,9 @@ class HashCache:
                     self._keep(c.sample_id, path, st, d)
         return out
 
-    def save(self, shard: Shard | None) -> Path | None:
-        """Write this run's entries to its own cache file (a full run: all, replacing the rest)."""
+    def save(self, shard: Any = None) -> Path | None:
+        """Write this run's entries to its own cache file (``shard``: an `embed.plan.Shard`, or
+        None for a full run, whose file holds every entry and replaces the others)."""
         if not self.fresh or self.directory is None:
             return None
         index, count = (shard.index, shard.count) if shard else (0, 1)
