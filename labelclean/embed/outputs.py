@@ -111,7 +111,7 @@ def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, 
         schema=text_schema(T.shape[1]),
     )
     write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
-                templates=templates, descriptions=descriptions)
+                templates=templates, descriptions=descriptions, logit_scale=encoder.identity.get("logit_scale"))
     return TextResult(len(prompts), False, fallback)
 
 
