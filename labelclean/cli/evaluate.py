@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
-from labelclean.cli.options import DEFAULT_WD, JsonOpt, WorkdirOpt
+from labelclean.cli.options import Given, stage_options, uses
 from labelclean.store.workdir import Workdir
-
-TruthOpt = Annotated[str, typer.Option("--truth", help="Manifest column holding the true label (e.g. "
-                                       "clean_label from `labelclean noise`), or a .csv/.jsonl/.parquet file "
-                                       "with path,label.")]
 
 
 @app.command()
 @command_boundary
-def evaluate(
-    workdir: WorkdirOpt = DEFAULT_WD,
-    truth: TruthOpt = "clean_label",
-    json_out: JsonOpt = False,
-) -> None:
+@uses("workdir", *stage_options("evaluate"), "json_out")
+def evaluate(o: Given) -> None:
     """Compare selection.parquet with the true labels.
 
     Noisy = given label differs from the true one. Reports precision/recall/F1 of the
@@ -40,12 +29,12 @@ def evaluate(
       labelclean embed photos/noisy.csv -w work && labelclean score -w work && labelclean select -w work
       labelclean evaluate -w work --truth clean_label --json
     """
-    from labelclean.stages.evaluate import run_evaluate, summary_rows, EvaluateConfig
+    from labelclean.stages.evaluate import run_evaluate, summary_rows
 
-    report = run_evaluate(Workdir(workdir), EvaluateConfig(truth=truth))
+    report = run_evaluate(Workdir(o["workdir"]), o.config("evaluate"))
     m = report.summary
-    console.table(f"Evaluation against {truth}", ["metric", "value"], summary_rows(m))
+    console.table(f"Evaluation against {o['truth']}", ["metric", "value"], summary_rows(m))
     if m["without_truth"]:
         console.warn(f"{m['without_truth']} samples have no true label and were left out")
-    if json_out:
+    if o["json_out"]:
         console.emit_json(m)

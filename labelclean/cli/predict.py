@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
-import typer
-
 from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
-from labelclean.cli.options import DEFAULT_WD, DeviceOpt, JsonOpt, WorkdirOpt
+from labelclean.cli.options import Given, stage_options, uses
 from labelclean.store.workdir import Workdir
 
 
 @app.command()
 @command_boundary
-def predict(
-    data: Annotated[Path, typer.Argument(help="Image folder (class folders or plain images) or a manifest.")],
-    workdir: WorkdirOpt = DEFAULT_WD,
-    method: Annotated[Optional[str], typer.Option("--method", help="mixfix or deft (default: the only "
-                      "trained model in W/train/).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Predictions CSV "
-                   "(default: W/train/<method>/predictions.csv).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 64,
-    workers: Annotated[int, typer.Option("--workers", help="Image loading processes.")] = 0,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-) -> None:
+@uses(*stage_options("predict"), "workdir", "json_out")
+def predict(o: Given) -> None:
     """Predict a class for every image in DATA with the model from `labelclean train`.
 
     Writes path, given label (if any), predicted class, confidence and the next two classes
@@ -40,11 +25,10 @@ def predict(
       labelclean predict -w work new_photos/ --out predictions.csv
       labelclean predict -w work test/ --method deft --json
     """
-    from labelclean.stages.predict import PredictConfig, run_predict
+    from labelclean.stages.predict import run_predict
 
-    cfg = PredictConfig(data=data, method=method, out=out, batch_size=batch_size, device=device, workers=workers)
-    report = run_predict(Workdir(workdir), cfg)
-    if json_out:
+    report = run_predict(Workdir(o["workdir"]), o.config("predict"))
+    if o["json_out"]:
         console.emit_json(report.to_json())
         return
     s = report.summary

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-from rich.markup import escape
-
 from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
-from labelclean.cli.options import DEFAULT_WD, JsonOpt, WorkdirOpt
+from labelclean.cli.options import Given, stage_options, uses
+from rich.markup import escape
+
 from labelclean.store.workdir import Workdir
 
 
 @app.command()
 @command_boundary
-def review(
-    decisions: Annotated[
-        Path, typer.Option("--decisions", "-d", help="Edited relabels.csv, or any CSV/JSONL with "
-                           "sample_id or path, and decision columns.")
-    ],
-    workdir: WorkdirOpt = DEFAULT_WD,
-    replace: Annotated[bool, typer.Option("--replace", help="Discard previously imported decisions first.")] = False,
-    json_out: JsonOpt = False,
-) -> None:
+@uses("workdir", *stage_options("review"), "json_out")
+def review(o: Given) -> None:
     """Import reviewer decisions; they override the automatic choice in every later export, train and report.
 
     Decision values per sample (blank = not reviewed, the automatic choice applies):
@@ -48,9 +37,9 @@ def review(
       # fill in the decision column of work/export/relabels.csv, then:
       labelclean review -w work --decisions work/export/relabels.csv
     """
-    from labelclean.stages.review import ReviewConfig, run_review
+    from labelclean.stages.review import run_review
 
-    report = run_review(Workdir(workdir), ReviewConfig(decisions=decisions, replace=replace))
+    report = run_review(Workdir(o["workdir"]), o.config("review"))
     s = report.summary
     if s["unknown_samples"]:
         console.warn(
@@ -58,7 +47,7 @@ def review(
             f"(first: {escape(s['first_unknown'])}); they were skipped"
         )
     console.table("Decisions imported", ["decision", "samples"], sorted(report.counts.items()))
-    if json_out:
+    if o["json_out"]:
         console.emit_json(report.to_json())
     else:
         console.out(f"{s['imported']} decisions imported, {s['stored']} stored in {report.outputs[0]}")

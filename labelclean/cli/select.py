@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from labelclean.core import console
 from labelclean.cli.app import app
 from labelclean.cli.boundary import command_boundary
-from labelclean.cli.options import DEFAULT_WD, JsonOpt, SeedOpt, WorkdirOpt
+from labelclean.cli.options import Given, stage_options, uses
 from labelclean.store.workdir import Workdir
-
-EstimatorsOpt = Annotated[Optional[str], typer.Option("--estimators", help="Comma-separated scored estimators "
-                                                      "to use, plus deft when W/deft.parquet exists (default: all).")]
-MethodOpt = Annotated[str, typer.Option("--method", help="ensemble (default: 2-D GMM + confident-learning "
-                                        "pruning on the estimators' mean), criteria (CLIPCleaner: consistency "
-                                        "and per-class loss GMM per estimator) or css (2-D GMM on logreg loss "
-                                        "and zero-shot p).")]
-CriteriaOpt = Annotated[str, typer.Option("--criteria", help="--method criteria: consistency, gmm or both.")]
-CombineOpt = Annotated[str, typer.Option("--combine", help="--method criteria: all (clean only if every "
-                                         "estimator passes all criteria; the paper's), any, or vote:K.")]
-ThetaConsOpt = Annotated[float, typer.Option("--theta-cons", help="Consistency threshold p(y)/max p.")]
-ThetaGmmOpt = Annotated[float, typer.Option("--theta-gmm", help="Clean posterior needed by the loss GMM.")]
-ThetaRelabelOpt = Annotated[float, typer.Option("--theta-relabel", help="Mean probability the estimators must "
-                                                "agree on to suggest another label.")]
-ThetaOutlierOpt = Annotated[Optional[float], typer.Option("--theta-outlier", help="Outlier when no estimator "
-                                                          "gives any class this much (default: min(2/K, half "
-                                                          "the median best probability)).")]
-EpsOpt = Annotated[float, typer.Option("--css-eps", help="Clean posterior needed by the 2-D GMM "
-                                       "(methods ensemble and css).")]
-PerClassOpt = Annotated[bool, typer.Option("--css-per-class", help="Fit the 2-D GMM per class, not globally.")]
-FallbackOpt = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Keep the best-scored samples of "
-                                           "a class that would lose all of them.")]
 
 
 @app.command()
 @command_boundary
-def select(
-    workdir: WorkdirOpt = DEFAULT_WD,
-    estimators: EstimatorsOpt = None,
-    method: MethodOpt = "ensemble",
-    criteria: CriteriaOpt = "consistency,gmm",
-    combine: CombineOpt = "all",
-    theta_cons: ThetaConsOpt = 0.8,
-    theta_gmm: ThetaGmmOpt = 0.5,
-    theta_relabel: ThetaRelabelOpt = 0.5,
-    theta_outlier: ThetaOutlierOpt = None,
-    css_eps: EpsOpt = 0.5,
-    css_per_class: PerClassOpt = False,
-    fallback: FallbackOpt = True,
-    seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-) -> None:
+@uses("workdir", *stage_options("select"), "json_out")
+def select(o: Given) -> None:
     """Decide which samples keep their label, which are flagged and which get a suggested label.
 
     Reads W/probs and W/scores.parquet (re-run with other thresholds without re-scoring)
@@ -70,16 +30,11 @@ def select(
       labelclean select -w work --method criteria --combine vote:2 --theta-cons 1.0
       labelclean select -w work --method css --json
     """
-    from labelclean.stages.select import SelectConfig, run_select
+    from labelclean.stages.select import run_select
 
-    cfg = SelectConfig(
-        estimators=estimators, method=method, criteria=criteria, combine=combine, theta_cons=theta_cons,
-        theta_gmm=theta_gmm, theta_relabel=theta_relabel, theta_outlier=theta_outlier, css_eps=css_eps,
-        css_per_class=css_per_class, fallback=fallback, seed=seed,
-    )
-    report = run_select(Workdir(workdir), cfg)
+    report = run_select(Workdir(o["workdir"]), o.config("select"))
     _render(report.summary)
-    if json_out:
+    if o["json_out"]:
         console.emit_json(report.to_json())
     else:
         console.out(f"wrote {report.outputs[0]}")

@@ -32,8 +32,8 @@ MAX_BARS, MAX_HEATMAP, MAX_HISTOGRAMS = 40, 20, 24
 
 @dataclass
 class Caps:
-    thumbs_per_class: int = 60
-    thumbs_total: int = 2000
+    thumbs_per_class: int  # defaults: stages.configs.ReportConfig
+    thumbs_total: int
     rows_total: int = 10000
     kept_per_class: int = 8
     kept_total: int = 240

@@ -16,20 +16,11 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
+from labelclean.stages.configs import DemoConfig
 from labelclean.stages.base import StageReport, Timer
 from labelclean.store.workdir import Workdir, atomic_write_text
-
-
-@dataclass
-class DemoConfig:
-    size: int = 5000
-    noise: float = 0.3
-    seed: int = 0
-    image_size: int = 64
-    descriptions: bool = False  # also score with the class descriptions of templates/descriptions/demo.yaml
 
 
 def demo_data(wd: Workdir, cfg: DemoConfig):
@@ -55,6 +46,7 @@ def demo_data(wd: Workdir, cfg: DemoConfig):
 
 def run_demo(wd: Workdir, cfg: DemoConfig, on_stage=None) -> StageReport:
     """Generate data, run embed -> score -> select -> export -> report, then evaluate."""
+    cfg.validate()
     from labelclean.demo import model_spec
     from labelclean.stages.evaluate import EvaluateConfig, run_evaluate
     from labelclean.stages.pipeline import build_configs, run_pipeline

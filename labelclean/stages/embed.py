@@ -28,47 +28,15 @@ from typing import Any
 import pyarrow as pa
 
 from labelclean.core import console
-from labelclean.ingest.decode import DEFAULT_MAX_PIXELS
 from labelclean.ingest.discover import Discovered, discover
-from labelclean.core.errors import UsageError, WorkdirError
+from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
+from labelclean.stages.configs import EmbedConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.store.workdir import Workdir
 
-DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
-
-
-@dataclass
-class EmbedConfig:
-    data: Path
-    model: str = "ViT-B-32"
-    pretrained: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int | None = None  # default: 64 on CPU, 256 on CUDA
-    workers: int | None = None  # default: see embed_images.auto_workers
-    classes_file: Path | None = None
-    templates: str = "simple"
-    descriptions: str | None = None
-    shard: str | None = None  # "I/N" or "auto"
-    num_shards: int | None = None
-    from_features: Path | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    dtype: str = "float16"
-    chunk_size: int = 1024
-
-    def validate(self) -> None:
-        if self.dtype not in DTYPES:
-            raise UsageError(f"--dtype {self.dtype} is not one of: {', '.join(DTYPES)}")
-        for name in ("batch_size", "chunk_size", "max_pixels", "num_shards"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.from_features is not None and self.pretrained is not None:
-            raise UsageError("--pretrained cannot be combined with --from-features", "drop one of them")
-        if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
+DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
 
 
 @dataclass

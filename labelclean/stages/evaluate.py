@@ -7,7 +7,6 @@ counted. The metrics are described in labelclean.evaluation.metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,12 @@ import numpy as np
 from labelclean.store import parquet_io
 from labelclean.core.errors import InputError
 from labelclean.evaluation.metrics import detection_metrics, per_class_metrics
+from labelclean.stages.configs import EvaluateConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
 TRUTH_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
-
-
-@dataclass
-class EvaluateConfig:
-    truth: str = "clean_label"  # manifest column, or a .csv/.tsv/.jsonl/.parquet file of path,label
 
 
 def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> StageReport:

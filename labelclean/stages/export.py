@@ -19,43 +19,22 @@ with the same inputs gives byte-identical files.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labelclean.core.errors import InputError, UsageError
+from labelclean.core.errors import InputError
 from labelclean.export import rows as export_rows
 from labelclean.export import tree, writers
 from labelclean.export.top3 import load_top3
 from labelclean.review.decisions import effective_selection
+from labelclean.stages.configs import EXPORT_FORMATS as FORMATS, ExportConfig  # noqa: F401
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
-FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
 TREE_FORMATS = ("hf", "imagefolder")
-
-
-@dataclass
-class ExportConfig:
-    format: str = "csv"
-    out: Path | None = None  # default: W/export
-    link: str = "symlink"  # symlink | hardlink | copy (tree formats)
-    apply_relabels: bool = False
-    min_confidence: float = 0.0
-    absolute_paths: bool = False
-    allow_outside_root: bool = False
-    overwrite: bool = False
-
-    def validate(self) -> None:
-        if self.format not in FORMATS:
-            raise UsageError(f"--format {self.format} is not one of: {', '.join(FORMATS)}")
-        if self.link not in tree.LINK_MODES:
-            raise UsageError(f"--link {self.link} is not one of: {', '.join(tree.LINK_MODES)}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise UsageError(f"--min-confidence {self.min_confidence} is outside [0, 1]")
 
 
 def out_dir(wd: Workdir, cfg: ExportConfig) -> Path:

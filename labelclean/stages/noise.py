@@ -13,32 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from labelclean.evaluation import noise as noise_lib
 from labelclean.core.errors import InputError, UsageError
+from labelclean.stages.configs import NoiseConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.workdir import atomic_path, atomic_write_text
 
 OUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 RESERVED = ("path", "label", "clean_label")
-
-
-@dataclass
-class NoiseConfig:
-    data: Path = Path(".")
-    out: Path = Path("noisy.csv")
-    rate: float = 0.2
-    mode: str = "sym"  # sym | asym | pairflip | instance
-    seed: int = 0
-    mapping: Path | None = None  # asym: YAML/JSON {source: target}; default: templates/noise/cifar10_asym.yaml
-    workdir: Path | None = None  # instance: a workdir embedded from the same (clean) data
-    classes_file: Path | None = None
-    sharpness: float = 2.0  # instance: how strongly flips concentrate near class boundaries
-    overwrite: bool = False
 
 
 def sidecar_path(out: Path) -> Path:

@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 
 from labelclean.stages.base import StageReport, config_dict, fingerprint
+from labelclean.stages.configs import CONFIGS, PIPELINE as STAGES
 from labelclean.store.workdir import Workdir
 
-STAGES = ("embed", "score", "select", "export", "report")
 SMALL_FILE = 16 << 20  # files up to this size are fingerprinted by content, larger by size + mtime
 _NOT_FINGERPRINTED = {"embed": {"workers", "batch_size", "chunk_size", "device"}, "score": {"device"}}
 _NO_FILE_STAMP = {"data", "out"}  # data: see data_stamp; out: the stage's own output
@@ -233,22 +233,10 @@ def _worst(eff: pa.Table, noisy: np.ndarray, names: dict[int, str], top: int) ->
     ]
 
 
-def config_classes() -> dict[str, type]:
-    """The config dataclass of every stage (imported on demand: they pull in numpy/Pillow)."""
-    from labelclean.stages.embed import EmbedConfig
-    from labelclean.stages.export import ExportConfig
-    from labelclean.stages.report import ReportConfig
-    from labelclean.stages.score import ScoreConfig
-    from labelclean.stages.select import SelectConfig
-
-    return {"embed": EmbedConfig, "score": ScoreConfig, "select": SelectConfig, "export": ExportConfig,
-            "report": ReportConfig}
-
-
 def build_configs(data: Path, values: dict[str, Any], stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
     """One config per stage from a flat dict of option values: each stage takes the fields it
     has (an option may feed several stages, e.g. ``seed``); None keeps the stage's default."""
-    classes = config_classes()
+    classes = CONFIGS
     used: set[str] = set()
     configs = {}
     for stage in stages:

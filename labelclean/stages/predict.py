@@ -9,20 +9,11 @@ from pathlib import Path
 from typing import Optional
 
 from labelclean.core.errors import InputError
+from labelclean.stages.configs import PredictConfig
 from labelclean.stages.base import StageReport, Timer
 from labelclean.store.workdir import Workdir, atomic_write_text
 
 COLUMNS = ("path", "label", "predicted", "confidence", "top2", "top2_confidence", "top3", "top3_confidence", "status")
-
-
-@dataclass
-class PredictConfig:
-    data: Path  # folder (class folders, or plain images) or manifest
-    method: Optional[str] = None  # mixfix | deft; default: the only trained model
-    out: Optional[Path] = None  # default: W/train/<method>/predictions.csv
-    batch_size: int = 64
-    device: str = "auto"
-    workers: int = 0
 
 
 @dataclass

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from labelclean.report.context import Caps, build_context
+from labelclean.stages.configs import ReportConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.core.templates import template_path
 from labelclean.store.workdir import Workdir
 
 TEMPLATE = ("report", "report.html.j2")
-
-
-@dataclass
-class ReportConfig:
-    out: Path | None = None  # default: W/report.html
-    caps: Caps = field(default_factory=Caps)
 
 
 def report_path(wd: Workdir, cfg: ReportConfig) -> Path:
@@ -40,7 +34,7 @@ def run_report(wd: Workdir, cfg: ReportConfig) -> StageReport:
 
     out = report_path(wd, cfg)
     with Timer() as t, wd.lock():
-        ctx = build_context(wd, cfg.caps)
+        ctx = build_context(wd, Caps(thumbs_per_class=cfg.thumbs_per_class, thumbs_total=cfg.max_thumbs))
         html = render(ctx).encode("utf-8")
         write_bytes(out, html)
         gallery = ctx["gallery_json"]

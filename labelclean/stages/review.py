@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
 
 from labelclean.store.parquet_io import write_table
 from labelclean.review.decisions import load_decisions, merge_decisions, read_decisions
+from labelclean.stages.configs import ReviewConfig
 from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
-
-
-@dataclass
-class ReviewConfig:
-    decisions: Path
-    replace: bool = False  # discard previously imported decisions first
 
 
 def run_review(wd: Workdir, cfg: ReviewConfig) -> StageReport:

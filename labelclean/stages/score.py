@@ -9,7 +9,6 @@ order and are keyed by sample_id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -18,28 +17,13 @@ from labelclean.core import console
 
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
+from labelclean.stages.configs import ScoreConfig
 from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
 from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
 from labelclean.store.workdir import Workdir
 
 ESTIMATORS = ("zeroshot", "logreg", "knn")
 ENSEMBLE = "ensemble"
-
-
-@dataclass
-class ScoreConfig:
-    estimators: str | None = None  # comma-separated; None = every estimator the workdir allows
-    temperature: float = 0.07
-    prompt_aggregation: str = "mean"  # mean | sum | mean-embedding
-    folds: int = 5
-    in_sample: bool = False
-    l2: float | None = None  # logistic-regression penalty; None = chosen by held-out loss
-    k: int = 10
-    knn_index: str = "auto"  # auto | exact | ivf
-    knn_backend: str = "auto"  # auto | faiss | torch | numpy
-    knn_nprobe: int | None = None  # IVF lists visited per query; None = about 0.75 * sqrt(nlist)
-    device: str = "auto"
-    seed: int = 0
 
 
 def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:

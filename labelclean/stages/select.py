@@ -7,7 +7,6 @@ other thresholds in seconds. See labelclean.selection for the methods.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -18,25 +17,10 @@ from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
+from labelclean.stages.configs import SelectConfig
 from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
-
-
-@dataclass
-class SelectConfig:
-    estimators: str | None = None  # comma-separated; None = every scored estimator (+ deft if deft.parquet exists)
-    method: str = "ensemble"  # ensemble | criteria | css
-    criteria: str = "consistency,gmm"  # method criteria only
-    combine: str = "all"  # method criteria only: all | any | vote:K
-    theta_cons: float = 0.8
-    theta_gmm: float = 0.5
-    theta_relabel: float = 0.5
-    theta_outlier: float | None = None  # None = min(2/K, half the median best probability)
-    css_eps: float = 0.5
-    css_per_class: bool = False
-    fallback: bool = True
-    seed: int = 0
 
 
 def run_select(wd: Workdir, cfg: SelectConfig) -> StageReport:

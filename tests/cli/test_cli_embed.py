@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from imagegen import make_image_folder, make_text_as_jpg
 from labelclean.cli import app
-from labelclean.cli.embed import DEFAULT_MAX_PIXELS
+from labelclean.stages.configs import DEFAULT_MAX_PIXELS
 
 runner = CliRunner()
 

@@ -114,7 +114,7 @@ def test_run_skips_unchanged_and_redoes_what_changed(first_run, tiny_model, tmp_
     assert r.exit_code == 0, r.output
     assert set(_stages(r.stderr).values()) == {"unchanged"}
 
-    r = runner.invoke(app, [*args, "--theta-cons", "0.5"])  # a select option
+    r = runner.invoke(app, [*args, "--theta-relabel", "0.4"])  # a select option
     assert r.exit_code == 0, r.output
     assert _stages(r.stderr) == {"embed": "unchanged", "score": "unchanged", "select": "done", "export": "done",
                                  "report": "done"}
@@ -124,7 +124,7 @@ def test_run_skips_unchanged_and_redoes_what_changed(first_run, tiny_model, tmp_
     dec = tmp_path / "d.csv"
     dec.write_text(f"sample_id,decision\n{sid},relabel:fox\n")
     assert runner.invoke(app, ["review", "-w", str(wd), "--decisions", str(dec)]).exit_code == 0
-    r = runner.invoke(app, [*args, "--theta-cons", "0.9"])  # re-selection keeps the decision
+    r = runner.invoke(app, [*args, "--theta-relabel", "0.6"])  # re-selection keeps the decision
     assert r.exit_code == 0, r.output
     clean = {row["path"]: row["label"] for row in map(json.loads, (wd / "export" / "clean.jsonl").read_text().splitlines())}
     assert clean[sid] == "fox"
@@ -134,7 +134,7 @@ def test_run_skips_unchanged_and_redoes_what_changed(first_run, tiny_model, tmp_
     img.write_bytes(img.read_bytes())  # same content, new mtime: embed re-checks (and reuses embeddings)
     st = img.stat()
     os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    r = runner.invoke(app, [*args, "--theta-cons", "0.9", "--json"])
+    r = runner.invoke(app, [*args, "--theta-relabel", "0.6", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert [s["skipped"] for s in doc["stages"]] == [False] * 5

@@ -106,16 +106,31 @@ def _ids(wd):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--combine", "most"], "combine must be"),
+        (["--method", "criteria", "--combine", "most"], "combine must be"),
         (["--method", "magic"], "--method must be one of"),
-        (["--theta-cons", "1.5"], "--theta-cons must be in [0, 1]"),
+        (["--method", "criteria", "--theta-cons", "1.5"], "--theta-cons must be in [0, 1]"),
         (["--estimators", "deft"], "estimator(s) deft not available"),
-        (["--criteria", "loss"], "--criteria must list"),
+        (["--method", "criteria", "--criteria", "loss"], "--criteria must list"),
     ],
 )
 def test_usage_errors(scored, args, message):
     r = runner.invoke(app, ["select", "-w", str(scored.root), *args])
     assert r.exit_code == 2 and message in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, stderr",
+    [
+        (["--theta-cons", "0.5"], "Error: --theta-cons only has an effect with --method criteria (got --method "
+                                  "ensemble)\nHint: add --method criteria, or drop --theta-cons\n"),
+        (["--method", "criteria", "--css-eps", "0.3"], "Error: --css-eps only has an effect with --method ensemble "
+                                                       "or --method css (got --method criteria)\nHint: add --method "
+                                                       "ensemble, or drop --css-eps\n"),
+    ],
+)
+def test_option_of_another_method_is_a_usage_error(tmp_path, args, stderr):
+    r = runner.invoke(app, ["select", "-w", str(tmp_path / "none"), *args])
+    assert (r.exit_code, r.stderr) == (2, stderr)
 
 
 def test_select_before_score(tmp_path):

@@ -127,8 +127,9 @@ def test_report_size_is_bounded_for_20k_samples(tmp_path):
     classes = [f"class{i:03d}" for i in range(100)]
     fx = make_selected_workdir(tmp_path, classes=classes, n_per_class=200, noise=0.2, seed=5, distinct_files=300,
                                broken=False, texture=80.0, image_px=96)  # noisy pixels: worst-case JPEG sizes
-    caps = Caps()
-    rep = run_report(fx.wd, ReportConfig(caps=caps))
+    cfg = ReportConfig()
+    caps = Caps(thumbs_per_class=cfg.thumbs_per_class, thumbs_total=cfg.max_thumbs)
+    rep = run_report(fx.wd, cfg)
     size = rep.summary["bytes"]
     html = (fx.wd.root / "report.html").read_text()
     g = _gallery(html)

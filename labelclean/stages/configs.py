@@ -1,0 +1,171 @@
+"""Every stage's config dataclass: the single home of each option's default.
+
+This module imports nothing heavy (no numpy, pyarrow, Pillow or torch): the CLI reads the
+defaults from these fields to build `--help`, which must stay fast. Validation that needs
+a library imports it inside the method. The option registry (labelclean/cli/options.py)
+names a field here as ``"<stage>.<field>"``; `CONFIGS` maps the stage to its class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from labelclean.core.errors import UsageError
+from labelclean.train.common.config import TrainConfig
+
+EMBED_DTYPES = ("float16", "float32")
+DEFAULT_MAX_PIXELS = 89_478_485  # = ingest.decode.DEFAULT_MAX_PIXELS (a test checks), not imported: Pillow
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
+
+
+@dataclass
+class EmbedConfig:
+    data: Path
+    model: str = "ViT-B-32"
+    pretrained: Optional[str] = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: Optional[int] = None  # default: 64 on CPU, 256 on CUDA
+    workers: Optional[int] = None  # default: see embed.images.auto_workers
+    classes_file: Optional[Path] = None
+    templates: str = "simple"
+    descriptions: Optional[str] = None
+    shard: Optional[str] = None  # "I/N" or "auto"
+    num_shards: Optional[int] = None
+    from_features: Optional[Path] = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    dtype: str = "float16"
+    chunk_size: int = 1024
+
+    def validate(self) -> None:
+        if self.dtype not in EMBED_DTYPES:
+            raise UsageError(f"--dtype {self.dtype} is not one of: {', '.join(EMBED_DTYPES)}")
+        for name in ("batch_size", "chunk_size", "max_pixels", "num_shards"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.from_features is not None and self.pretrained is not None:
+            raise UsageError("--pretrained cannot be combined with --from-features", "drop one of them")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
+
+
+@dataclass
+class ScoreConfig:
+    estimators: Optional[str] = None  # comma-separated; None = every estimator the workdir allows
+    temperature: float = 0.07
+    prompt_aggregation: str = "mean"  # mean | sum | mean-embedding
+    folds: int = 5
+    in_sample: bool = False
+    l2: Optional[float] = None  # logistic-regression penalty; None = chosen by held-out loss
+    k: int = 10
+    knn_index: str = "auto"  # auto | exact | ivf
+    knn_backend: str = "auto"  # auto | faiss | torch | numpy
+    knn_nprobe: Optional[int] = None  # IVF lists visited per query; None = about 0.75 * sqrt(nlist)
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass
+class SelectConfig:
+    estimators: Optional[str] = None  # comma-separated; None = every scored estimator (+ deft if deft.parquet exists)
+    method: str = "ensemble"  # ensemble | criteria | css
+    criteria: str = "consistency,gmm"  # method criteria only
+    combine: str = "all"  # method criteria only: all | any | vote:K
+    theta_cons: float = 0.8
+    theta_gmm: float = 0.5
+    theta_relabel: float = 0.5
+    theta_outlier: Optional[float] = None  # None = min(2/K, half the median best probability)
+    css_eps: float = 0.5
+    css_per_class: bool = False
+    fallback: bool = True
+    seed: int = 0
+
+
+@dataclass
+class ExportConfig:
+    format: str = "csv"
+    out: Optional[Path] = None  # default: W/export
+    link: str = "symlink"  # symlink | hardlink | copy (tree formats)
+    apply_relabels: bool = False
+    min_confidence: float = 0.0
+    absolute_paths: bool = False
+    allow_outside_root: bool = False
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        from labelclean.export.tree import LINK_MODES
+
+        if self.format not in EXPORT_FORMATS:
+            raise UsageError(f"--format {self.format} is not one of: {', '.join(EXPORT_FORMATS)}")
+        if self.link not in LINK_MODES:
+            raise UsageError(f"--link {self.link} is not one of: {', '.join(LINK_MODES)}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise UsageError(f"--min-confidence {self.min_confidence} is outside [0, 1]")
+
+
+@dataclass
+class ReportConfig:
+    out: Optional[Path] = None  # default: W/report.html
+    thumbs_per_class: int = 60  # thumbnails of suspects per class
+    max_thumbs: int = 2000  # thumbnails of suspects in all
+
+
+@dataclass
+class EvaluateConfig:
+    truth: str = "clean_label"  # manifest column, or a .csv/.tsv/.jsonl/.parquet file of path,label
+
+
+@dataclass
+class ReviewConfig:
+    decisions: Path
+    replace: bool = False  # discard previously imported decisions first
+
+
+@dataclass
+class NoiseConfig:
+    data: Path = Path(".")
+    out: Path = Path("noisy.csv")
+    rate: float = 0.2
+    mode: str = "sym"  # sym | asym | pairflip | instance
+    seed: int = 0
+    mapping: Optional[Path] = None  # asym: YAML/JSON {source: target}; default: templates/noise/cifar10_asym.yaml
+    workdir: Optional[Path] = None  # instance: a workdir embedded from the same (clean) data
+    classes_file: Optional[Path] = None
+    sharpness: float = 2.0  # instance: how strongly flips concentrate near class boundaries
+    overwrite: bool = False
+
+
+@dataclass
+class PredictConfig:
+    data: Path  # folder (class folders, or plain images) or manifest
+    method: Optional[str] = None  # mixfix | deft; default: the only trained model
+    out: Optional[Path] = None  # default: W/train/<method>/predictions.csv
+    batch_size: int = 64
+    device: str = "auto"
+    workers: int = 0
+
+
+@dataclass
+class DemoConfig:
+    size: int = 5000
+    noise: float = 0.3
+    seed: int = 0
+    image_size: int = 64
+    descriptions: bool = False  # also score with the class descriptions of templates/descriptions/demo.yaml
+
+    def validate(self) -> None:
+        if not 0.0 <= self.noise < 0.9:
+            raise UsageError(f"--noise must be in [0, 0.9), got {self.noise}")
+        if self.size < 100:
+            raise UsageError(f"--size must be at least 100, got {self.size}")
+
+
+PIPELINE = ("embed", "score", "select", "export", "report")  # the stages `run` chains, in order
+CONFIGS: dict[str, type] = {
+    "embed": EmbedConfig, "score": ScoreConfig, "select": SelectConfig, "export": ExportConfig,
+    "report": ReportConfig, "evaluate": EvaluateConfig, "review": ReviewConfig, "noise": NoiseConfig,
+    "predict": PredictConfig, "demo": DemoConfig, "train": TrainConfig,
+}
