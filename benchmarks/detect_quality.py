@@ -176,7 +176,15 @@ def run_setting(name: str, X: np.ndarray, truth: np.ndarray, a) -> dict:
     mode, rate = SETTINGS[name]
     noisy = make_noise(mode, rate, truth, X, a.noise_seed)
     correct = noisy == truth
-    probs, extra, secs = estimators(X, noisy, a.seed)
+    cache = CACHE / f"probs-{a.split}-{name}-seed{a.seed}-noise{a.noise_seed}.npz"
+    if a.reuse_probs and cache.exists():  # selection-only experiments: skip recomputing the estimators
+        z = np.load(cache)
+        probs = {k[2:]: z[k] for k in z.files if k.startswith("p:")}
+        extra = {k[2:]: z[k] for k in z.files if k.startswith("x:")}
+        secs = {}
+    else:
+        probs, extra, secs = estimators(X, noisy, a.seed)
+        np.savez(cache, **{f"p:{k}": v for k, v in probs.items()}, **{f"x:{k}": v for k, v in extra.items()})
     rows: dict[str, dict] = {}
     rankings: dict[str, np.ndarray] = {}
     for e, s in {**estimator_scores(noisy, probs), **extra}.items():
@@ -217,7 +225,7 @@ def _variants(a) -> list[tuple[str, dict]]:
     for spec in filter(None, a.variants.split(";")):
         label, _, kv = spec.partition("=")
         opts = dict(item.split(":", 1) for item in kv.split("|") if item)
-        opts["estimators"] = opts.get("estimators", a.default_estimators).split("+")
+        opts["estimators"] = opts.get("estimators", a.default_estimators.replace(",", "+")).split("+")
         out.append((label, opts))
     return out
 
@@ -251,10 +259,11 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0, help="folds / search seed")
     p.add_argument("--noise-seed", type=int, default=0)
     p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--reuse-probs", action="store_true", help="reuse cached estimator probabilities (tuning only)")
     p.add_argument("--default-estimators", default="logreg,knn",
                    help="what `labelclean score` runs by default on imported features")
     p.add_argument("--variants", default="", help='extra selections: "label=key:value|key:value;...", '
-                   'e.g. "fixed=weighting:fixed;robust+knn=estimators:robust+knn"')
+                   'e.g. "rel=weighting:reliability;robust+knn=estimators:robust+knn"')
     a = p.parse_args()
     missing = missing_requirements()
     if missing:

@@ -36,20 +36,20 @@ from labelclean.selection.combine import (
 )
 from labelclean.selection.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
-from labelclean.selection.reliability import estimate_reliability
+from labelclean.selection.reliability import reliability_weights
 from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
 
 METHODS = ("ensemble", "criteria", "css")
 CRITERIA = ("consistency", "gmm")
 WEIGHTINGS = ("reliability", "fixed")
-THRESHOLDS = ("criteria", "noise-rate")
+FLAG_COUNTS = ("criteria", "noise-rate")
 
 
 @dataclass(frozen=True)
 class SelectionOptions:
     method: str = "ensemble"  # ensemble | criteria | css
     weighting: str = "fixed"  # fixed (knn rule of estimator_weights) | reliability (estimated per dataset)
-    threshold: str = "criteria"  # ensemble only: criteria (2-D GMM + confident learning) | noise-rate
+    flag_count: str = "criteria"  # ensemble only: criteria (2-D GMM + confident learning) | noise-rate
     criteria: tuple[str, ...] = CRITERIA
     combine: str = "all"
     theta_cons: float = 0.8
@@ -111,7 +111,7 @@ def select_samples(
     notes: list[str] = []
     if options.method == "css":
         passed, p_clean, more = _css_criteria(labels, probs, options)
-    elif options.method == "ensemble" and options.threshold == "noise-rate":
+    elif options.method == "ensemble" and options.flag_count == "noise-rate":
         passed, p_clean, more = {"ensemble:noise_rate": lowest_share_pass(score, eta)}, None, []
     elif options.method == "ensemble":
         passed, p_clean, more = _ensemble_criteria(labels, ens, score, options)
@@ -138,8 +138,7 @@ def _weights(labels, probs, options) -> tuple[dict[str, float], dict[str, float]
     """Estimator weights (and reliabilities, empty for fixed weights)."""
     if options.weighting == "fixed" or len(probs) == 1:
         return estimator_weights(labels, probs), {}
-    equal = ensemble_probs(probs, {e: 1.0 for e in probs})
-    rel = estimate_reliability(labels, probs, noise_rate=estimated_noise_rate(labels, equal))
+    rel = reliability_weights(labels, probs, n_classes=next(iter(probs.values())).shape[1])
     return rel.weights, rel.reliability
 
 
@@ -152,8 +151,8 @@ def _validate(labels, probs, n_classes, options) -> None:
     parse_combine(options.combine)
     if options.weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {options.weighting!r}")
-    if options.threshold not in THRESHOLDS:
-        raise ValueError(f"threshold must be one of {', '.join(THRESHOLDS)}, got {options.threshold!r}")
+    if options.flag_count not in FLAG_COUNTS:
+        raise ValueError(f"flag_count must be one of {', '.join(FLAG_COUNTS)}, got {options.flag_count!r}")
     if not probs:
         raise ValueError("at least one estimator's probabilities are needed")
     for name, p in probs.items():

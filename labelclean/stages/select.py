@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
-from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
+from labelclean.selection import CRITERIA, FLAG_COUNTS, METHODS, WEIGHTINGS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.configs import SelectConfig
@@ -64,13 +64,18 @@ def _options(cfg: SelectConfig) -> SelectionOptions:
         parse_combine(cfg.combine)
     except ValueError as e:
         raise UsageError(f"--combine: {e}") from e
+    if cfg.weighting not in WEIGHTINGS:
+        raise UsageError(f"--weighting must be one of {', '.join(WEIGHTINGS)}, got {cfg.weighting!r}")
+    if cfg.flag_count not in FLAG_COUNTS:
+        raise UsageError(f"--flag-count must be one of {', '.join(FLAG_COUNTS)}, got {cfg.flag_count!r}")
     for name in ("theta_cons", "theta_gmm", "theta_relabel", "css_eps"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(cfg, name)}")
     return SelectionOptions(
         method=cfg.method, criteria=criteria, combine=cfg.combine, theta_cons=cfg.theta_cons, theta_gmm=cfg.theta_gmm,
         theta_relabel=cfg.theta_relabel, theta_outlier=cfg.theta_outlier, css_eps=cfg.css_eps,
-        css_per_class=cfg.css_per_class, fallback=cfg.fallback, seed=cfg.seed,
+        css_per_class=cfg.css_per_class, weighting=cfg.weighting, flag_count=cfg.flag_count, fallback=cfg.fallback,
+        seed=cfg.seed,
     )
 
 
@@ -144,7 +149,10 @@ def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None)
         },
         schema=schemas.selection_schema(),
     )
-    parquet_io.write_table(wd.selection, table, "selection", model_id=model_id)
+    parquet_io.write_table(wd.selection, table, "selection", model_id=model_id,
+                           weights={e: float(w) for e, w in res.weights.items()},
+                           reliability={e: float(r) for e, r in res.reliability.items()},
+                           estimated_noise_rate=float(res.estimated_noise_rate))
 
 
 def _summary(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> dict:
@@ -153,14 +161,17 @@ def _summary(labels, res: SelectionResult, classes: list[str], estimators: list[
     return {
         "method": cfg.method,
         "estimators": estimators,
+        "weighting": cfg.weighting,
         "weights": {e: round(w, 4) for e, w in res.weights.items()},
+        "reliability": {e: round(r, 4) for e, r in res.reliability.items()},
         "samples": int(labels.size),
         "kept": int(res.clean.sum()),
         "flagged": int(flagged.sum()),
         "relabel": int((res.decision == "relabel").sum()),
         "outliers": int(res.outlier.sum()),
         "theta_outlier": round(res.theta_outlier, 6),
-        "estimated_noise_rate": float(flagged.mean()) if labels.size else 0.0,
+        "estimated_noise_rate": round(float(res.estimated_noise_rate), 6),
+        "flagged_share": float(flagged.mean()) if labels.size else 0.0,
         "per_class": per_class_flag_rate(labels, res.clean, classes),
         "confused_pairs": confused_pairs(labels, res.suggested, flagged, classes),
         "failed_criteria": _failed_counts(res.failed),

@@ -147,3 +147,27 @@ def test_css_without_zeroshot_uses_knn_and_says_so(tmp_path):
     r = runner.invoke(app, ["select", "-w", str(wd.root), "--method", "css", "--json"])
     assert r.exit_code == 0
     assert any("used knn" in n for n in json.loads(r.stdout)["summary"]["notes"])
+
+
+def test_reliability_weights_are_reported_and_stored(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--weighting", "reliability", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["weighting"] == "reliability" and set(s["weights"]) == {"zeroshot", "logreg", "knn"}
+    assert abs(sum(s["weights"].values()) - 1) < 1e-3
+    # mixture shares; the uniform "wrong label" component has the rest
+    assert 0.6 < sum(s["reliability"].values()) <= 1.0 and max(s["weights"], key=s["weights"].get) == "logreg"
+    meta = parquet_io.read_meta(scored.selection)
+    assert set(meta["weights"]) == {"zeroshot", "logreg", "knn"} and meta["reliability"]
+    assert 0.1 < meta["estimated_noise_rate"] < 0.3 and s["estimated_noise_rate"] == round(meta["estimated_noise_rate"], 6)
+
+
+def test_noise_rate_flag_count_flags_the_estimated_share(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--flag-count", "noise-rate", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["flagged"] == round(s["estimated_noise_rate"] * 400)
+    bad = runner.invoke(app, ["select", "-w", str(scored.root), "--weighting", "votes"])
+    assert bad.exit_code == 2 and "--weighting must be one of reliability, fixed, got 'votes'" in bad.stderr
+    bad = runner.invoke(app, ["select", "-w", str(scored.root), "--method", "css", "--flag-count", "noise-rate"])
+    assert bad.exit_code == 2 and "--flag-count" in bad.stderr
