@@ -165,6 +165,6 @@ def _write_scores_and_selection(fx: Fixture, rng: np.random.Generator) -> None:
         "outlier": pa.array(np.zeros(len(ids), bool)),
         "decision": ["keep" if c else ("relabel" if h else "flag") for c, h in zip(clean, has_sugg)],
     }
-    parquet_io.write_table(fx.wd.selection, pa.table(sel, schema=schemas.SELECTION), "selection", "test-model")
-    fx.wd.update_run("select", {"config": {"estimators": [EST]}, "summary": {"threshold": 0.5}})
+    parquet_io.write_table(fx.wd.selection, pa.table(sel, schema=schemas.SELECTION), "selection", "test-model",
+                           estimators=[EST], clean_score_threshold=0.5)
     fx.flagged = [s for s, c in zip(ids, clean) if not c]

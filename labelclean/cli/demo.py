@@ -32,12 +32,12 @@ def demo(o: Given) -> None:
 
     workdir = Workdir(o["demo_workdir"])
     report = run_demo(workdir, o.config("demo"), on_stage=show_stage)
-    m = report.summary["metrics"]
+    m = report.metrics
     if o["json_out"]:
         console.emit_json(m)
         return
-    s = report.summary
-    console.out(f"{s['n_samples']} images, {s['n_flipped']} wrong labels ({s['n_flipped'] / s['n_samples']:.0%})")
+    s = report
+    console.out(f"{s.n_samples} images, {s.n_flipped} wrong labels ({s.n_flipped / s.n_samples:.0%})")
     for key, label in (
         ("auroc", "ROC-AUC of clean_score"),
         ("average_precision", "average precision"),
@@ -49,5 +49,5 @@ def demo(o: Given) -> None:
     ):
         value = m.get(key)
         console.out(f"  {label:<28} {'n/a' if value is None else f'{value:.3f}'}")
-    console.out(f"report: {s['report']}")
+    console.out(f"report: {s.report}")
     console.out(f"cleaned data: {workdir.root / 'export'}")

@@ -43,21 +43,21 @@ def embed(o: Given) -> None:
 
 
 def _render(report) -> None:
-    s = report.summary
-    if not s["files"]:
+    s = report
+    if not s.files:
         console.warn("DATA holds no files: nothing to embed")
-    title = "Files by status" if s["finished"] else f"Shard {s['shard']}: files by status"
+    title = "Files by status" if s.finished else f"Shard {s.shard}: files by status"
     console.table(title, ["status", "files"], list(report.counts.items()))
-    rate = f" at {s['images_per_s']:.1f} img/s" if s.get("images_per_s") else ""
-    console.info(f"embedded {s['embedded_now']} now{rate}, reused {s['reused']}; {s['duplicates']} exact duplicates")
-    if s["duplicate_label_conflicts"]:
+    rate = f" at {s.images_per_s:.1f} img/s" if s.images_per_s else ""
+    console.info(f"embedded {s.embedded_now} now{rate}, reused {s.reused}; {s.duplicates} exact duplicates")
+    if s.duplicate_label_conflicts:
         first = "; ".join(", ".join(f"{i} ({lab})" for i, lab in zip(c["sample_ids"], c["labels"]))
-                          for c in s["conflict_examples"][:3])
-        console.warn(f"{s['duplicate_label_conflicts']} sets of identical files have different labels: {first}")
-    text = s.get("text") or {}
+                          for c in s.conflict_examples[:3])
+        console.warn(f"{s.duplicate_label_conflicts} sets of identical files have different labels: {first}")
+    text = s.text or {}
     if text.get("fallback_classes"):
         console.warn(f"no description for {len(text['fallback_classes'])} classes, using templates: "
                      + ", ".join(text["fallback_classes"][:10]))
-    if not s["finished"]:
+    if not s.finished:
         console.info("other shards are still missing or running; the last one to finish writes the manifest "
                      "(or run `labelclean embed` without --shard afterwards)")

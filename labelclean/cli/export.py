@@ -35,6 +35,6 @@ def export(o: Given) -> None:
     if o["json_out"]:
         console.emit_json(report.to_json())
         return
-    console.out(f"exported to {report.summary['out']}")
+    console.out(f"exported to {report.out}")
     for p in report.outputs:
         console.out(f"  {p}")

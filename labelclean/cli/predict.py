@@ -31,10 +31,10 @@ def predict(o: Given) -> None:
     if o["json_out"]:
         console.emit_json(report.to_json())
         return
-    s = report.summary
-    acc = "-" if s["accuracy"] is None else f"{s['accuracy']:.4f}"
-    console.table(f"predict ({s['method']})", ["", "value"], [
-        ("images", report.counts["images"]), ("predicted", s["predicted"]), ("failed", report.counts["failed"]),
-        ("labelled", s["labelled"]), ("accuracy", acc), ("predictions", s["out"]),
+    s = report
+    acc = "-" if s.accuracy is None else f"{s.accuracy:.4f}"
+    console.table(f"predict ({s.method})", ["", "value"], [
+        ("images", report.counts["images"]), ("predicted", s.predicted), ("failed", report.counts["failed"]),
+        ("labelled", s.labelled), ("accuracy", acc), ("predictions", s.out),
     ])
-    console.out(s["out"])
+    console.out(s.out)

@@ -29,9 +29,9 @@ def report(o: Given) -> None:
     from labelclean.stages.report import run_report
 
     result = run_report(Workdir(o["workdir"]), o.config("report"))
-    t = result.summary["totals"]
+    t = result.totals
     console.table("Report", ["samples", "count"], [(k, v) for k, v in t.items() if k != "noise_rate"])
     if o["json_out"]:
         console.emit_json(result.to_json())
     else:
-        console.out(f"report written to {result.outputs[0]} ({result.summary['bytes'] / 1e6:.1f} MB)")
+        console.out(f"report written to {result.outputs[0]} ({result.bytes / 1e6:.1f} MB)")

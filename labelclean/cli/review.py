@@ -40,14 +40,14 @@ def review(o: Given) -> None:
     from labelclean.stages.review import run_review
 
     report = run_review(Workdir(o["workdir"]), o.config("review"))
-    s = report.summary
-    if s["unknown_samples"]:
+    s = report
+    if s.unknown_samples:
         console.warn(
-            f"{s['unknown_samples']} decisions name samples that are not in this workdir "
-            f"(first: {escape(s['first_unknown'])}); they were skipped"
+            f"{s.unknown_samples} decisions name samples that are not in this workdir "
+            f"(first: {escape(s.first_unknown)}); they were skipped"
         )
     console.table("Decisions imported", ["decision", "samples"], sorted(report.counts.items()))
     if o["json_out"]:
         console.emit_json(report.to_json())
     else:
-        console.out(f"{s['imported']} decisions imported, {s['stored']} stored in {report.outputs[0]}")
+        console.out(f"{s.imported} decisions imported, {s.stored} stored in {report.outputs[0]}")

@@ -39,10 +39,10 @@ def score(o: Given) -> None:
     from labelclean.stages.score import run_score
 
     report = run_score(Workdir(o["workdir"]), o.config("score"))
-    s = report.summary
-    rows = [(e, s["agreement"][e], s["estimator_info"][e]["seconds"], _detail(s["estimator_info"][e]))
-            for e in s["estimators"]]
-    console.table(f"Scored {s['samples']} samples, {s['classes']} classes", ["estimator", "argmax = given",
+    s = report
+    rows = [(e, s.agreement[e], s.estimator_info[e]["seconds"], _detail(s.estimator_info[e]))
+            for e in s.estimators]
+    console.table(f"Scored {s.samples} samples, {s.classes} classes", ["estimator", "argmax = given",
                                                                              "seconds", "detail"], rows)
     if o["json_out"]:
         console.emit_json(report.to_json())

@@ -33,25 +33,29 @@ def select(o: Given) -> None:
     from labelclean.stages.select import run_select
 
     report = run_select(Workdir(o["workdir"]), o.config("select"))
-    _render(report.summary)
+    _render(report)
     if o["json_out"]:
         console.emit_json(report.to_json())
     else:
         console.out(f"wrote {report.outputs[0]}")
 
 
-def _render(s: dict) -> None:
-    console.table(f"Selection ({s['method']}: {', '.join(s['estimators'])})", ["", "samples"],
-                  [("kept", s["kept"]), ("flagged", s["flagged"]), ("  relabel suggested", s["relabel"]),
-                   ("outliers", s["outliers"])])
-    noisy = sorted(s["per_class"], key=lambda r: -r["rate"])[:10]
+def _render(s) -> None:
+    console.table(f"Selection ({s.method}: {', '.join(s.estimators)})", ["", "samples"],
+                  [("kept", s.kept), ("flagged", s.flagged), ("  relabel suggested", s.relabel),
+                   ("outliers", s.outliers)])
+    if len(s.weights) > 1:
+        console.table(f"Estimator weights ({s.weighting})", ["estimator", "weight", "reliability"],
+                      [(e, w, s.reliability.get(e, "")) for e, w in s.weights.items()])
+    console.info(f"estimated noise rate (confident joint): {s.estimated_noise_rate:.3f}; flagged: {s.flagged_share:.3f}")
+    noisy = sorted(s.per_class, key=lambda r: -r["rate"])[:10]
     console.table("Estimated noise rate by class (share flagged)", ["class", "samples", "flagged", "rate"],
                   [(r["class"], r["samples"], r["flagged"], r["rate"]) for r in noisy])
-    if s["confused_pairs"]:
+    if s.confused_pairs:
         console.table("Top confused pairs (given -> suggested)", ["given", "suggested", "samples"],
-                      [(p["given"], p["suggested"], p["count"]) for p in s["confused_pairs"]])
-    for f in s["fallback"]:
+                      [(p["given"], p["suggested"], p["count"]) for p in s.confused_pairs])
+    for f in s.fallback:
         console.warn(f"class {f['class']!r} lost all {f['samples']} samples; kept its {f['kept_by_fallback']} "
                      "best-scored ones (fallback)")
-    for note in s["notes"]:
+    for note in s.notes:
         console.warn(note)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelclean.ingest.discover import Candidate
-from labelclean.core.errors import InputError
+from labelclean.ingest.types import Candidate
+from labelclean.core.errors import InputError, ModelError
 from labelclean.store.parquet_io import to_numpy_2d
 from labelclean.core.reasons import Reason
 from labelclean.embed.parts import Rows
@@ -45,6 +45,19 @@ class Features:
     vectors: dict[str, np.ndarray]  # sample_id -> unit float32 vector
     dim: int
     unmatched: int  # rows of the file that match no discovered sample
+    has_text: ClassVar[bool] = False  # the `Source` protocol (embed/source.py)
+    no_text: ClassVar[str] = "features have no text encoder"
+    decodes_files: ClassVar[bool] = False  # a file missing on disk is fine: its vector is in the features file
+
+    def summary(self) -> dict[str, Any]:
+        return {"features_file": str(self.path), "unmatched_feature_rows": self.unmatched}
+
+    def rows(self, items: list[Candidate], sha256: dict[str, str | None]) -> Iterator[Rows]:
+        return feature_rows(self, items, sha256)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        raise ModelError(f"{self.path} holds image features only: {self.no_text}",
+                         "embed with a CLIP model for zero-shot scoring")
 
     @property
     def model_id(self) -> str:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
 import numpy as np
 
 from labelclean.ingest.decode import DEFAULT_MAX_PIXELS, load_rgb
-from labelclean.ingest.discover import Candidate
+from labelclean.ingest.types import Candidate
 from labelclean.embed.parts import Rows
 
 
@@ -128,6 +128,50 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+@dataclass
+class ImageSource:
+    """The `Source` (embed/source.py) of a CLIP model: decodes every file and runs the image tower."""
+
+    encoder: Any  # model.encoder.Encoder
+    batch_size: Optional[int] = None  # None: auto_batch_size for the encoder's device
+    workers: Optional[int] = None  # None: auto_workers for the encoder's device
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    decodes_files: ClassVar[bool] = True
+    no_text: ClassVar[str] = "the model has no text encoder"
+
+    def __post_init__(self) -> None:
+        kind = self.encoder.device.type
+        self.batch_size = self.batch_size or auto_batch_size(kind)
+        self.workers = self.workers if self.workers is not None else auto_workers(kind)
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    @property
+    def identity(self) -> dict:
+        return self.encoder.identity
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    @property
+    def has_text(self) -> bool:
+        return self.encoder.has_text
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_texts(texts)
+
+    def summary(self) -> dict[str, Any]:
+        return {"device": str(self.encoder.device), "precision": self.encoder.precision,
+                "batch_size": self.batch_size, "workers": self.workers}
+
+    def rows(self, items: list[Candidate], sha256: dict[str, str | None]) -> Iterator[Rows]:
+        return embed_images(self.encoder, items, sha256, batch_size=self.batch_size, workers=self.workers,
+                            max_pixels=self.max_pixels)
+
+
 def embed_images(
     encoder: Any,
     items: list[Candidate],
@@ -159,7 +203,7 @@ def embed_images(
         if batch is None:
             return
         decoded, stacked = batch
-        vectors = np.zeros((len(decoded), encoder.embed_dim), dtype=np.float32)
+        vectors = np.zeros((len(decoded), encoder.dim), dtype=np.float32)
         if stacked is not None:
             ok = [k for k, d in enumerate(decoded) if d.status == "ok"]
             vectors[ok] = encoder.encode_images(prep.batch(stacked, encoder.device))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from labelclean.ingest.discover import Discovered
+from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
 from labelclean.store.schemas import MANIFEST, text_schema

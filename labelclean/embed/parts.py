@@ -1,4 +1,4 @@
-"""Embedding part files: the chunked writer, resume bookkeeping and the embed locks.
+"""Embedding part files: the chunked writer, resume bookkeeping (the locks are Workdir's).
 
 A part file ``embeddings/part-{shard:05d}-{seq:05d}.parquet`` holds up to ``chunk_size``
 rows in row groups; it is written as ``.part-....parquet.<random>.tmp`` and renamed when
@@ -8,14 +8,11 @@ part behind. Each part records the model identity and the shard count in its met
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -169,41 +166,3 @@ def check_model(wd: Workdir, path: Path, meta: dict, model_id: str) -> None:
         )
     check_meta(path, meta, "embeddings", model_id)
 
-
-@contextlib.contextmanager
-def embed_lock(wd: Workdir, shard: Shard | None) -> Iterator[None]:
-    """A full run holds the workdir lock; a shard holds it shared plus its own shard lock,
-    so shards run side by side while every other writer (and a full run) waits."""
-    if shard is None:
-        with wd.lock():
-            yield
-        return
-    wd.ensure()
-    with _flock(wd.lock_file, fcntl.LOCK_SH, f"work directory {wd.root} is in use by another labelclean process"):
-        msg = f"shard {shard.index} of {wd.root} is already being embedded by another process"
-        with _flock(wd.root / f".lock-shard-{shard.index:05d}", fcntl.LOCK_EX, msg):
-            yield
-
-
-@contextlib.contextmanager
-def run_json_lock(wd: Workdir) -> Iterator[None]:
-    """Serialise run.json updates of concurrent shards (held for milliseconds; blocking)."""
-    fd = os.open(wd.root / ".lock-run-json", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _flock(path: Path, mode: int, message: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise WorkdirError(message, "wait for it to finish, or use another --workdir") from e
-        yield
-    finally:
-        os.close(fd)

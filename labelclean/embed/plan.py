@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from labelclean.ingest.decode import FileDigest, file_digest
-from labelclean.ingest.discover import Candidate
+from labelclean.ingest.types import Candidate
 from labelclean.core.errors import UsageError
 from labelclean.core.reasons import Reason
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 
 CLEAN = pa.schema([("path", pa.string()), ("label", pa.string()), ("clean_score", pa.float32())])
 FLAGGED = pa.schema(

@@ -1,6 +1,6 @@
 """Top-3 classes per sample, as select saw them, for relabels.csv and the report.
 
-When select recorded estimator weights (its ``ensemble`` view) and the probability matrices
+When select recorded estimator weights (its ``ensemble`` view, in selection.parquet's metadata) and the probability matrices
 in ``probs/`` are small enough (N*K <= MAX_CELLS), the top-3 of the weighted mean of the
 estimators' probabilities is shown, the same probabilities select's suggestions come from.
 Otherwise one estimator's top-3 from scores.parquet (the first select used, else zeroshot).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from labelclean.store.parquet_io import read_table, to_numpy_2d
+from labelclean.store.parquet_io import read_meta, read_table, to_numpy_2d
 from labelclean.store.workdir import Workdir
 
 PREFERRED = ("zeroshot", "logreg", "knn")
@@ -35,12 +35,12 @@ def pick_estimator(available: list[str], configured: list[str] | None = None) ->
 
 def load_top3(wd: Workdir) -> Top3:
     """sample_id -> [(class id, probability)] * 3, best first; empty without scores."""
-    summary = wd.stage_record("select").get("summary", {})
-    weights = {e: float(w) for e, w in (summary.get("weights") or {}).items() if w}
+    meta = read_meta(wd.selection) if wd.selection.exists() else {}
+    weights = {e: float(w) for e, w in (meta.get("weights") or {}).items() if w}
     ensemble = _ensemble_top3(wd, weights) if weights else None
     if ensemble is not None:
         return ensemble
-    return _scores_top3(wd, summary.get("estimators"))
+    return _scores_top3(wd, meta.get("estimators"))
 
 
 def _ensemble_top3(wd: Workdir, weights: dict[str, float]) -> Top3 | None:

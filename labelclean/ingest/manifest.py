@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from labelclean.ingest.classes_file import default_prompt_name
-from labelclean.ingest.discover import DATA_HINT, Candidate, Discovered, nfc, sort_unique
+from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc, sort_unique
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.store.tables import ClassInfo
 
 KINDS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "image", "image_path")

@@ -43,7 +43,7 @@ class Encoder:
     has_text: bool
 
     @property
-    def embed_dim(self) -> int:
+    def dim(self) -> int:
         return int(self.identity["embed_dim"])
 
     def encode_images(self, batch: Any) -> np.ndarray:
@@ -71,7 +71,7 @@ class Encoder:
 
         if not self.has_text:
             raise ModelError(f"model {self.model_id} has no text encoder", "use a CLIP model with a text tower")
-        out = [np.zeros((0, self.embed_dim), dtype=np.float32)]
+        out = [np.zeros((0, self.dim), dtype=np.float32)]
         for start in range(0, len(texts), batch_size):
             tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
             with torch.inference_mode(), _autocast(self.device, self.precision):

@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from labelclean.core.errors import InputError
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from labelclean.core.templates import template_path
 
 TEMPLATE_SUFFIXES = (".txt",)

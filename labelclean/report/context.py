@@ -24,6 +24,7 @@ from labelclean.export.top3 import load_top3
 from labelclean.report import svg
 from labelclean.report.thumbs import thumbnail_uri
 from labelclean.review.decisions import effective_selection
+from labelclean.store.parquet_io import read_meta
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -47,14 +48,10 @@ def json_for_script(obj: object) -> Markup:
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def find_threshold(record: dict) -> float | None:
-    """A global clean_score threshold select recorded in run.json (None when absent)."""
-    for where in (record.get("summary", {}), record):
-        for key in ("clean_score_threshold", "threshold", "gmm_threshold", "clean_threshold"):
-            value = where.get(key) if isinstance(where, dict) else None
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-    return None
+def find_threshold(selection_meta: dict) -> float | None:
+    """A global clean_score threshold select recorded in selection.parquet's metadata (None when absent)."""
+    value = selection_meta.get("clean_score_threshold")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def boundary(scores: np.ndarray, clean: np.ndarray) -> float | None:
@@ -87,7 +84,7 @@ def build_context(wd: Workdir, caps: Caps) -> dict:
     names = [c.name for c in classes]
     s = _arrays(eff)
     run = wd.read_run()
-    threshold = find_threshold(run.get("stages", {}).get("select", {}))
+    threshold = find_threshold(read_meta(wd.selection))
     per_class = _per_class(s, names)
     for r in per_class:
         m = s["label_id"] == r["id"]

@@ -44,7 +44,8 @@ import pyarrow as pa
 from labelclean.core.errors import InputError, WorkdirError
 from labelclean.store.parquet_io import read_table
 from labelclean.store.schemas import DECISIONS
-from labelclean.store.tables import ClassInfo, load_classes
+from labelclean.ingest.types import ClassInfo
+from labelclean.store.tables import load_classes
 from labelclean.store.workdir import Workdir
 
 DECISION_CHOICES = ("accept", "reject", "drop", "relabel:<class>")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from labelclean.stages.configs import DemoConfig
 from labelclean.stages.base import StageReport, Timer
@@ -44,12 +45,25 @@ def demo_data(wd: Workdir, cfg: DemoConfig):
     return ds.images_dir, truth, ds.n_flipped
 
 
-def run_demo(wd: Workdir, cfg: DemoConfig, on_stage=None) -> StageReport:
+@dataclass(kw_only=True)
+class DemoReport(StageReport):
+    stage: str = "demo"
+    metrics: dict[str, Any]  # `evaluate`'s summary against the known truth
+    n_samples: int
+    n_flipped: int
+    data: str  # the generated image folder
+    truth: str  # its true labels (path,label)
+    report: str  # the HTML report
+    stages: list[dict[str, Any]]  # every pipeline stage's report
+
+
+def run_demo(wd: Workdir, cfg: DemoConfig, on_stage=None) -> DemoReport:
     """Generate data, run embed -> score -> select -> export -> report, then evaluate."""
-    cfg.validate()
     from labelclean.demo import model_spec
     from labelclean.stages.evaluate import EvaluateConfig, run_evaluate
     from labelclean.stages.pipeline import build_configs, run_pipeline
+
+    cfg.validate()
 
     with Timer() as t:
         wd.ensure()
@@ -57,13 +71,6 @@ def run_demo(wd: Workdir, cfg: DemoConfig, on_stage=None) -> StageReport:
         values = {"model": model_spec(), "seed": cfg.seed, "descriptions": "demo" if cfg.descriptions else None}
         result = run_pipeline(wd, build_configs(images, values), on_stage=on_stage)
         metrics = run_evaluate(wd, EvaluateConfig(truth=str(truth))).summary
-    summary = {
-        "metrics": metrics,
-        "n_samples": cfg.size,
-        "n_flipped": n_flipped,
-        "data": str(images),
-        "truth": str(truth),
-        "report": str(wd.root / "report.html"),
-        "stages": [r.report.to_json() for r in result.results],
-    }
-    return StageReport("demo", {"samples": cfg.size, "flipped": n_flipped}, summary, [images], t.seconds)
+    return DemoReport(counts={"samples": cfg.size, "flipped": n_flipped}, outputs=[images], seconds=t.seconds,
+                      metrics=metrics, n_samples=cfg.size, n_flipped=n_flipped, data=str(images), truth=str(truth),
+                      report=str(wd.root / "report.html"), stages=[r.report.to_json() for r in result.results])

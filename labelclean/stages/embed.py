@@ -23,7 +23,7 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 
@@ -32,8 +32,9 @@ from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import EmbedConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.base import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
+from labelclean.embed.source import Source
 from labelclean.store.workdir import Workdir
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}  # configs.EMBED_DTYPES
@@ -47,15 +48,35 @@ class _Run:
     cfg: EmbedConfig
     found: Discovered
     shard: Shard | None
-    source: Any = None  # Encoder or Features
+    source: Source | None = None  # a CLIP image model or imported features
     scan: Scan | None = None
 
     @property
     def features(self) -> bool:
-        return self.cfg.from_features is not None
+        """Vectors that do not come from the files (a missing file is fine)."""
+        return not self.source.decodes_files
 
 
-def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
+@dataclass(kw_only=True)
+class EmbedReport(StageReport):
+    stage: str = "embed"
+    model_id: str
+    files: int  # files discovered
+    duplicates: int  # exact duplicate files (embedded once)
+    duplicate_label_conflicts: int  # sets of identical files with different labels
+    conflict_examples: list[dict[str, Any]]
+    embedded_now: int
+    reused: int  # contents already embedded by an earlier run
+    images_per_s: Optional[float]
+    removed_temp_parts: int
+    shard: Optional[str]  # "I/N" when this run embedded one shard
+    finished: bool = False  # manifest.parquet and text.parquet written
+    text: Optional[dict[str, Any]] = None  # prompt embeddings written (when finished)
+    source: dict[str, Any] = summary_field(flatten=True)  # the model's device, precision, ... or the features file
+    step_seconds: dict[str, float] = summary_field("seconds", default_factory=dict)
+
+
+def run_embed(wd: Workdir, cfg: EmbedConfig) -> EmbedReport:
     """Embed DATA into the workdir (resumable, shardable); see the module docstring."""
     cfg.validate()
     shard = parse_shard(cfg.shard, cfg.num_shards)
@@ -65,35 +86,39 @@ def run_embed(wd: Workdir, cfg: EmbedConfig) -> StageReport:
             found = discover(cfg.data, classes_file=cfg.classes_file)
         seconds["discover"] = t.seconds
         run = _Run(wd, cfg, found, shard)
-        with embed_io.embed_lock(wd, shard):
-            summary, slice_counts = _embed_slice(run, seconds)
+        with wd.lock(None if shard is None else shard.index):
+            report, slice_counts = _embed_slice(run, seconds)
             if shard is None:
                 finished = _finish(run, seconds)
-                counts = _record(run, seconds, summary, slice_counts, finished)
+                _complete(report, seconds, slice_counts, finished)
+                _record(run, report)
         if shard is not None:
             finished = _finish_if_last(run, seconds)
-            counts = _record(run, seconds, summary, slice_counts, finished)
-    return StageReport("embed", counts, summary, _outputs(wd, finished), total.seconds)
+            _complete(report, seconds, slice_counts, finished)
+            _record(run, report)
+    report.outputs, report.seconds = _outputs(wd, finished), total.seconds
+    return report
 
 
-def _record(run: _Run, seconds: dict, summary: dict, slice_counts: dict, finished: dict | None) -> dict[str, int]:
-    """Complete the summary and merge it into run.json; return the counts by status."""
-    counts = finished.pop("counts") if finished else slice_counts
-    summary.update(finished or {})
-    summary["finished"] = finished is not None
-    summary["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-    record = {"config": config_dict(run.cfg), "counts": counts, **summary}
+def _complete(report: EmbedReport, seconds: dict, slice_counts: dict, finished: dict | None) -> None:
+    report.counts = finished.pop("counts") if finished else slice_counts
+    report.text = (finished or {}).get("text")
+    report.finished = finished is not None
+    report.step_seconds = {k: round(v, 3) for k, v in seconds.items()}
+
+
+def _record(run: _Run, report: EmbedReport) -> None:
+    """Merge the report into run.json (per shard, and as `embed` once the manifest is written)."""
+    record = report.run_record(run.cfg)
     stages = ["embed"] if run.shard is None else [f"embed-shard-{run.shard.index}-of-{run.shard.count}"]
-    if run.shard is not None and finished:
+    if run.shard is not None and report.finished:
         stages.append("embed")
     model = {**run.source.identity, "model_id": run.source.model_id}
-    with embed_io.run_json_lock(run.wd):  # shards of one workdir take turns
-        for stage in stages:
-            run.wd.update_run(stage, record, model=model)
-    return counts
+    for stage in stages:
+        run.wd.update_run(stage, record, model=model)
 
 
-def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], dict[str, int]]:
+def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dict[str, int]]:
     """Load the model, hash, and embed this run's missing contents into part files."""
     with Timer() as t:
         run.source = _load_source(run)
@@ -112,30 +137,33 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[dict[str, Any], 
     with Timer() as t:
         slice_counts = _embed_items(run, items)
     seconds["embed"] = t.seconds
-    summary = {
-        **_source_summary(run),
-        "files": len(run.found.candidates),
-        "duplicates": run.scan.n_duplicates,
-        "duplicate_label_conflicts": len(run.scan.conflicts),
-        "conflict_examples": [vars(c) for c in run.scan.conflicts[:5]],
-        "embedded_now": len(items),
-        "reused": owned - len(items),
-        "images_per_s": round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
-        "removed_temp_parts": removed,
-        "shard": str(run.shard) if run.shard else None,
-    }
-    return summary, slice_counts
+    report = EmbedReport(
+        model_id=run.source.model_id,
+        source=run.source.summary(),
+        files=len(run.found.candidates),
+        duplicates=run.scan.n_duplicates,
+        duplicate_label_conflicts=len(run.scan.conflicts),
+        conflict_examples=[vars(c) for c in run.scan.conflicts[:5]],
+        embedded_now=len(items),
+        reused=owned - len(items),
+        images_per_s=round(len(items) / t.seconds, 2) if items and t.seconds > 0 else None,
+        removed_temp_parts=removed,
+        shard=str(run.shard) if run.shard else None,
+    )
+    return report, slice_counts
 
 
-def _load_source(run: _Run) -> Any:
-    if run.features:
+def _load_source(run: _Run) -> Source:
+    cfg = run.cfg
+    if cfg.from_features is not None:
         from labelclean.embed.features import load_features
 
-        return load_features(run.cfg.from_features, run.found.candidates, run.found.root)
+        return load_features(cfg.from_features, run.found.candidates, run.found.root)
+    from labelclean.embed.images import ImageSource
     from labelclean.model.encoder import load_encoder
 
-    cfg = run.cfg
-    return load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    encoder = load_encoder(cfg.model, cfg.pretrained, device=cfg.device, precision=cfg.precision)
+    return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
 
 def _hash_all(run: _Run, done_by_hash: dict[str, set[str]]) -> Scan:
@@ -150,46 +178,14 @@ def _embed_items(run: _Run, items: list) -> dict[str, int]:
         return {}
     sha = {c.sample_id: run.scan.digests[c.sample_id].sha256 for c in items}
     src, cfg = run.source, run.cfg
-    writer_shard = run.shard or Shard(0, 1)
-    if run.features:
-        from labelclean.embed.features import feature_rows
-
-        batches = feature_rows(src, items, sha)
-        dim = src.dim
-    else:
-        from labelclean.embed.images import embed_images
-
-        batches = embed_images(src, items, sha, batch_size=_batch_size(run), workers=_workers(run),
-                               max_pixels=cfg.max_pixels)
-        dim = src.embed_dim
-    writer = embed_io.PartWriter(run.wd.embeddings_dir, writer_shard, dim, DTYPES[cfg.dtype], src.model_id,
-                                 chunk_size=cfg.chunk_size)
+    writer = embed_io.PartWriter(run.wd.embeddings_dir, run.shard or Shard(0, 1), src.dim, DTYPES[cfg.dtype],
+                                 src.model_id, chunk_size=cfg.chunk_size)
     with console.progress("Embedding", total=len(items)) as bar, writer:
-        for rows in batches:
+        for rows in src.rows(items, sha):
             writer.write(rows)
             counts.update(rows.status)
             bar.advance(len(rows.sample_ids))
     return dict(counts.most_common())
-
-
-def _batch_size(run: _Run) -> int:
-    from labelclean.embed.images import auto_batch_size
-
-    return run.cfg.batch_size or auto_batch_size(run.source.device.type)
-
-
-def _workers(run: _Run) -> int:
-    from labelclean.embed.images import auto_workers
-
-    return run.cfg.workers if run.cfg.workers is not None else auto_workers(run.source.device.type)
-
-
-def _source_summary(run: _Run) -> dict[str, Any]:
-    src = run.source
-    if run.features:
-        return {"model_id": src.model_id, "features_file": str(src.path), "unmatched_feature_rows": src.unmatched}
-    return {"model_id": src.model_id, "device": str(src.device), "precision": src.precision,
-            "batch_size": _batch_size(run), "workers": _workers(run)}
 
 
 def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
@@ -209,11 +205,9 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
 
 
 def _text(run: _Run) -> embed_outputs.TextResult:
-    if run.features:
-        embed_outputs.drop_stale_text(run.wd, run.source.model_id)
-        return embed_outputs.TextResult(skipped="features have no text encoder")
     if not run.source.has_text:
-        return embed_outputs.TextResult(skipped="the model has no text encoder")
+        embed_outputs.drop_stale_text(run.wd, run.source.model_id)
+        return embed_outputs.TextResult(skipped=run.source.no_text)
     return embed_outputs.write_text(run.wd, run.source, run.found, templates=run.cfg.templates,
                                     descriptions=run.cfg.descriptions)
 

@@ -7,7 +7,9 @@ counted. The metrics are described in labelclean.evaluation.metrics.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,15 +17,24 @@ from labelclean.store import parquet_io
 from labelclean.core.errors import InputError
 from labelclean.evaluation.metrics import detection_metrics, noise_rate_comparison, per_class_metrics
 from labelclean.stages.configs import EvaluateConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.base import StageReport, Timer, summary_field
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
 TRUTH_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
 
 
-def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> StageReport:
-    """Compare the selection with true labels; the metrics dict is the report's summary."""
+@dataclass(kw_only=True)
+class EvaluateReport(StageReport):
+    """The summary is the metrics dict (keys in labelclean.evaluation.metrics, plus per_class,
+    without_truth, truth_not_a_class and truth)."""
+
+    stage: str = "evaluate"
+    metrics: dict[str, Any] = summary_field(flatten=True)
+
+
+def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
+    """Compare the selection with true labels."""
     with Timer() as t:
         wd.require(wd.selection, "select")
         sel, sel_meta = parquet_io.read_table(wd.selection, "selection")
@@ -44,10 +55,10 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> StageReport:
         metrics["truth_not_a_class"] = int((truth < 0).sum())
         metrics["truth"] = cfg.truth
     counts = {"evaluated": int(keep.size), "without_truth": int((~known).sum())}
+    report = EvaluateReport(counts=counts, seconds=t.seconds, metrics=metrics)
     with wd.lock():
-        wd.update_run("evaluate", {"config": config_dict(cfg), "counts": counts, "metrics": metrics,
-                                   "seconds": round(t.seconds, 3)})
-    return StageReport("evaluate", counts, metrics, [], t.seconds)
+        wd.update_run("evaluate", report.run_record(cfg))
+    return report
 
 
 def _truth(wd: Workdir, truth: str, ids: list[str]) -> list:

@@ -19,6 +19,7 @@ with the same inputs gives byte-identical files.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,8 +30,8 @@ from labelclean.export import rows as export_rows
 from labelclean.export import tree, writers
 from labelclean.export.top3 import load_top3
 from labelclean.review.decisions import effective_selection
-from labelclean.stages.configs import EXPORT_FORMATS as FORMATS, ExportConfig  # noqa: F401
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.configs import ExportConfig
+from labelclean.stages.base import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -41,7 +42,16 @@ def out_dir(wd: Workdir, cfg: ExportConfig) -> Path:
     return Path(os.path.abspath(cfg.out)) if cfg.out is not None else wd.root / "export"
 
 
-def run_export(wd: Workdir, cfg: ExportConfig) -> StageReport:
+@dataclass(kw_only=True)
+class ExportReport(StageReport):
+    stage: str = "export"
+    out: str  # the export folder
+    format: str
+    files: int  # files written (tree formats: every linked image too)
+    outside_root: int  # samples exported although their file resolves outside the data root
+
+
+def run_export(wd: Workdir, cfg: ExportConfig) -> ExportReport:
     """Write the cleaned manifest, the flagged list and relabels.csv (and a tree) to OUT."""
     cfg.validate()
     out = out_dir(wd, cfg)
@@ -56,10 +66,12 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> StageReport:
             eff, manifest, classes, top3=top3, absolute_paths=cfg.absolute_paths, outside_ok=outside
         )
         files = _write_all(out, cfg, tables, [c.name for c in classes], meta.get("data_root"))
-        summary = {"out": str(out), "format": cfg.format, "files": len(files), "outside_root": len(outside)}
-        wd.update_run("export", {"config": config_dict(cfg), "counts": tables.counts, "summary": summary})
-    outputs = [out / f for f in files if "/" not in f]
-    return StageReport("export", counts=tables.counts, summary=summary, outputs=outputs, seconds=t.seconds)
+        report = ExportReport(counts=tables.counts, outputs=[out / f for f in files if "/" not in f], out=str(out),
+                              format=cfg.format, files=len(files), outside_root=len(outside))
+    report.seconds = t.seconds
+    with wd.lock():
+        wd.update_run("export", report.run_record(cfg))
+    return report
 
 
 def _check_root(eff: pa.Table, manifest: pa.Table, data_root: str | None, allow: bool) -> frozenset[str]:

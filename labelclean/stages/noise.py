@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from labelclean.evaluation import noise as noise_lib
 from labelclean.core.errors import InputError, UsageError
 from labelclean.stages.configs import NoiseConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.base import StageReport, Timer, config_dict, summary_field
 from labelclean.store.workdir import atomic_path, atomic_write_text
 
 OUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -31,7 +33,16 @@ def sidecar_path(out: Path) -> Path:
     return Path(str(out) + ".noise.json")
 
 
-def run_noise(cfg: NoiseConfig) -> StageReport:
+@dataclass(kw_only=True)
+class NoiseReport(StageReport):
+    """The summary is the sidecar OUT.noise.json: config, out, mode, rate_requested, realised_rate,
+    samples, flipped, per_class, top_flips, skipped, seed."""
+
+    stage: str = "noise"
+    realised: dict[str, Any] = summary_field(flatten=True)
+
+
+def run_noise(cfg: NoiseConfig) -> NoiseReport:
     """Synthesise noisy labels for DATA and write the noisy manifest plus its sidecar."""
     from labelclean.ingest.discover import discover
 
@@ -52,7 +63,7 @@ def run_noise(cfg: NoiseConfig) -> StageReport:
         summary = _summary(cfg, result, names, skipped, out)
         atomic_write_text(sidecar_path(out), json.dumps(summary, indent=2, sort_keys=True))
     counts = {"written": len(usable), "flipped": int(result.flipped.sum()), **{f"skipped_{k}": v for k, v in skipped.items()}}
-    return StageReport("noise", counts, summary, [out, sidecar_path(out)], t.seconds)
+    return NoiseReport(counts=counts, outputs=[out, sidecar_path(out)], seconds=t.seconds, realised=summary)
 
 
 def _check(cfg: NoiseConfig) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from labelclean.stages.base import StageReport, config_dict, fingerprint
+from labelclean.stages.base import SkippedReport, StageReport, config_dict, fingerprint
 from labelclean.stages.configs import CONFIGS, PIPELINE as STAGES
 from labelclean.store.workdir import Workdir
 
@@ -161,7 +161,7 @@ def run_pipeline(
         upstream[stage] = fp
         unchanged = wd.stage_record(stage).get("fingerprint") == fp and _output(wd, stage, cfg).exists()
         if unchanged and not ran_before:
-            report = StageReport(stage, summary={"reason": "unchanged"}, skipped=True)
+            report = SkippedReport(stage=stage)
         else:
             report = _runner(stage)(wd, _own_outputs_replaceable(wd, stage, cfg))
             _record_fingerprint(wd, stage, fp)

@@ -23,7 +23,19 @@ class _Item:
     status: str  # "ok" or a reason code found before decoding
 
 
-def run_predict(wd: Workdir, cfg: PredictConfig) -> StageReport:
+@dataclass(kw_only=True)
+class PredictReport(StageReport):
+    stage: str = "predict"
+    method: str
+    model: str  # the trained model's folder
+    out: str  # the predictions CSV
+    predicted: int
+    labelled: int  # images that carry a label of the model's classes
+    unknown_label: int  # images whose label is not one of them
+    accuracy: Optional[float]  # on the labelled images; None without any
+
+
+def run_predict(wd: Workdir, cfg: PredictConfig) -> PredictReport:
     """Predict every image of ``cfg.data``; accuracy is reported when it carries labels."""
     from labelclean.train.common.loop import make_runtime
     from labelclean.train.common.predict import load_trained, method_folder, predict_paths, top_k
@@ -46,9 +58,9 @@ def run_predict(wd: Workdir, cfg: PredictConfig) -> StageReport:
         rows, stats = _rows(items, usable, preds.ok, ids, probs, names)
         out = Path(cfg.out) if cfg.out is not None else folder / "predictions.csv"
         _write_csv(out, rows)
-    summary = {"method": trained.card["method"], "model": str(folder), "out": str(out), **stats}
     counts = {"images": len(items), "predicted": stats["predicted"], "failed": len(items) - stats["predicted"]}
-    return StageReport("predict", counts, summary, [out], timer.seconds)
+    return PredictReport(counts=counts, outputs=[out], seconds=timer.seconds, method=trained.card["method"],
+                         model=str(folder), out=str(out), **stats)
 
 
 def _rows(items, usable, ok, ids, probs, names):

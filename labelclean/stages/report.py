@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from labelclean.report.context import Caps, build_context
 from labelclean.stages.configs import ReportConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.stages.base import StageReport, Timer
 from labelclean.core.templates import template_path
 from labelclean.store.workdir import Workdir
 
@@ -28,7 +30,16 @@ def render(context: dict) -> str:
     return env.get_template(TEMPLATE[-1]).render(**context)
 
 
-def run_report(wd: Workdir, cfg: ReportConfig) -> StageReport:
+@dataclass(kw_only=True)
+class ReportReport(StageReport):
+    stage: str = "report"
+    path: str  # the HTML file
+    bytes: int
+    totals: dict[str, Any]  # samples by outcome, and noise_rate
+    gallery_bytes: int
+
+
+def run_report(wd: Workdir, cfg: ReportConfig) -> ReportReport:
     """Build the report from manifest, selection, scores and decisions; write it atomically."""
     from labelclean.export.writers import write_bytes
 
@@ -37,8 +48,10 @@ def run_report(wd: Workdir, cfg: ReportConfig) -> StageReport:
         ctx = build_context(wd, Caps(thumbs_per_class=cfg.thumbs_per_class, thumbs_total=cfg.max_thumbs))
         html = render(ctx).encode("utf-8")
         write_bytes(out, html)
-        gallery = ctx["gallery_json"]
-        summary = {"path": str(out), "bytes": len(html), "totals": ctx["totals"], "gallery_bytes": len(gallery)}
-        wd.update_run("report", {"config": config_dict(cfg), "summary": summary})
-    counts = {k: v for k, v in ctx["totals"].items() if isinstance(v, int)}
-    return StageReport("report", counts=counts, summary=summary, outputs=[out], seconds=t.seconds)
+        report = ReportReport(counts={k: v for k, v in ctx["totals"].items() if isinstance(v, int)}, outputs=[out],
+                              path=str(out), bytes=len(html), totals=ctx["totals"],
+                              gallery_bytes=len(ctx["gallery_json"]))
+    report.seconds = t.seconds
+    with wd.lock():
+        wd.update_run("report", report.run_record(cfg))
+    return report

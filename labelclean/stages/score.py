@@ -10,6 +10,9 @@ order and are keyed by sample_id.
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+from typing import Any, Optional
+
 import numpy as np
 import pyarrow as pa
 
@@ -18,7 +21,7 @@ from labelclean.core import console
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.stages.configs import ScoreConfig
-from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
+from labelclean.stages.base import StageReport, Timer, config_dict
 from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
 from labelclean.store.workdir import Workdir
 
@@ -44,7 +47,18 @@ def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:
     return [e for e in ESTIMATORS if e in names]
 
 
-def run_score(wd: Workdir, cfg: ScoreConfig) -> StageReport:
+@dataclass(kw_only=True)
+class ScoreReport(StageReport):
+    stage: str = "score"
+    estimators: list[str]
+    samples: int
+    classes: int
+    agreement: dict[str, float]  # estimator -> share of samples whose argmax is the given label
+    estimator_info: dict[str, dict[str, Any]]  # estimator -> its settings and seconds
+    model_id: Optional[str] = None
+
+
+def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
     """Compute every estimator's probabilities and write probs/ and scores.parquet."""
     _check_config(cfg)
     wd.require(wd.manifest, "embed")
@@ -62,24 +76,15 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> StageReport:
             info[est]["seconds"] = round(te.seconds, 3)
             console.info(f"{est}: {te.seconds:.1f}s")
         outputs = _write(wd, emb, probs, len(classes), cfg)
-    summary = {
-        "estimators": estimators,
-        "samples": int(len(emb.labels)),
-        "classes": len(classes),
-        "agreement": {e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
-        "estimator_info": info,
-    }
-    record = {
-        "config": config_dict(cfg),
-        "estimators": estimators,
-        "counts": {"scored": int(len(emb.labels)), "unlabelled_skipped": dropped},
-        "summary": summary,
-        "seconds": round(t.seconds, 3),
-        "inputs": _inputs(wd, emb, cfg),
-    }
+    report = ScoreReport(
+        counts={"scored": int(len(emb.labels)), "unlabelled_skipped": dropped}, outputs=outputs, seconds=t.seconds,
+        estimators=estimators, samples=int(len(emb.labels)), classes=len(classes),
+        agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
+        estimator_info=info, model_id=emb.model_id,
+    )
     with wd.lock():
-        wd.update_run("score", record)
-    return StageReport("score", record["counts"], summary, outputs, t.seconds)
+        wd.update_run("score", report.run_record(cfg))
+    return report
 
 
 def _check_config(cfg: ScoreConfig) -> None:
@@ -189,12 +194,3 @@ def _write(wd: Workdir, emb: Embedded, probs: dict[str, np.ndarray], n_classes: 
     return [wd.scores, *outputs]
 
 
-def _inputs(wd: Workdir, emb: Embedded, cfg: ScoreConfig) -> dict:
-    embed = wd.stage_record("embed")
-    return {
-        "model_id": emb.model_id,
-        "samples": int(len(emb.labels)),
-        "embed_fingerprint": embed.get("fingerprint"),
-        "embed_finished": embed.get("finished"),
-        "fingerprint": fingerprint("score", config_dict(cfg), emb.model_id, int(len(emb.labels)), embed.get("finished")),
-    }

@@ -8,6 +8,9 @@ other thresholds in seconds. See labelclean.selection for the methods.
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,12 +21,35 @@ from labelclean.selection import CRITERIA, FLAG_COUNTS, METHODS, WEIGHTINGS, Sel
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.configs import SelectConfig
-from labelclean.stages.base import StageReport, Timer, config_dict, fingerprint
+from labelclean.stages.base import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
 
-def run_select(wd: Workdir, cfg: SelectConfig) -> StageReport:
+@dataclass(kw_only=True)
+class SelectReport(StageReport):
+    stage: str = "select"
+    method: str
+    estimators: list[str]
+    weighting: str  # fixed | reliability
+    weights: dict[str, float]  # estimator weights in the ensemble (also in selection.parquet's metadata)
+    reliability: dict[str, float]  # weighting reliability: each estimator's mixture share (metadata too)
+    samples: int
+    kept: int
+    flagged: int
+    relabel: int
+    outliers: int
+    theta_outlier: float
+    estimated_noise_rate: float  # confident-joint estimate on the ensemble probabilities (metadata too)
+    flagged_share: float  # flagged / samples
+    per_class: list[dict[str, Any]]  # class, samples, flagged, rate
+    confused_pairs: list[dict[str, Any]]  # given, suggested, count
+    failed_criteria: dict[str, int]
+    fallback: list[dict[str, Any]]  # classes that kept their best-scored samples
+    notes: list[str]
+
+
+def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
     """Decide keep / flag / relabel for every scored sample and write selection.parquet."""
     options = _options(cfg)
     wd.require(wd.scores, "score")
@@ -42,15 +68,12 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> StageReport:
                                  options=options)
         except ValueError as e:
             raise UsageError(str(e), "see `labelclean select --help` for the methods and what they need") from e
-        _write(wd, ids, labels, res, meta.get("model_id"))
-    summary = _summary(labels, res, classes, list(probs), cfg)
-    counts = {k: summary[k] for k in ("samples", "kept", "flagged", "relabel", "outliers")}
-    record = {"config": config_dict(cfg), "counts": counts, "summary": summary, "seconds": round(t.seconds, 3),
-              "inputs": {"scores_fingerprint": wd.stage_record("score").get("inputs", {}).get("fingerprint"),
-                         "fingerprint": fingerprint("select", config_dict(cfg), wd.stage_record("score").get("finished"))}}
+        report = _report(labels, res, classes, list(probs), cfg)
+        _write(wd, ids, labels, res, meta.get("model_id"), report)
+    report.outputs, report.seconds = [wd.selection], t.seconds
     with wd.lock():
-        wd.update_run("select", record)
-    return StageReport("select", counts, summary, [wd.selection], t.seconds)
+        wd.update_run("select", report.run_record(cfg))
+    return report
 
 
 def _options(cfg: SelectConfig) -> SelectionOptions:
@@ -130,7 +153,8 @@ def _groups(wd: Workdir, ids: np.ndarray) -> np.ndarray:
     return np.asarray([dup.get(s, s) for s in ids], dtype=object)
 
 
-def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None) -> None:
+def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None, report: SelectReport) -> None:
+    """selection.parquet; its metadata holds what later stages need of select (method, estimators, weights)."""
     sugg = res.suggested
     table = pa.table(
         {
@@ -149,35 +173,31 @@ def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None)
         },
         schema=schemas.selection_schema(),
     )
-    parquet_io.write_table(wd.selection, table, "selection", model_id=model_id,
-                           weights={e: float(w) for e, w in res.weights.items()},
-                           reliability={e: float(r) for e, r in res.reliability.items()},
-                           estimated_noise_rate=float(res.estimated_noise_rate))
+    parquet_io.write_table(wd.selection, table, "selection", model_id=model_id, method=report.method,
+                           estimators=report.estimators, weights=report.weights, weighting=report.weighting,
+                           reliability=report.reliability, estimated_noise_rate=report.estimated_noise_rate)
 
 
-def _summary(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> dict:
+def _report(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> SelectReport:
     flagged = ~res.clean
-    fallback = [{**f, "class": classes[f["class_id"]]} for f in res.fallback]
-    return {
-        "method": cfg.method,
-        "estimators": estimators,
-        "weighting": cfg.weighting,
-        "weights": {e: round(w, 4) for e, w in res.weights.items()},
-        "reliability": {e: round(r, 4) for e, r in res.reliability.items()},
-        "samples": int(labels.size),
-        "kept": int(res.clean.sum()),
-        "flagged": int(flagged.sum()),
-        "relabel": int((res.decision == "relabel").sum()),
-        "outliers": int(res.outlier.sum()),
-        "theta_outlier": round(res.theta_outlier, 6),
-        "estimated_noise_rate": round(float(res.estimated_noise_rate), 6),
-        "flagged_share": float(flagged.mean()) if labels.size else 0.0,
-        "per_class": per_class_flag_rate(labels, res.clean, classes),
-        "confused_pairs": confused_pairs(labels, res.suggested, flagged, classes),
-        "failed_criteria": _failed_counts(res.failed),
-        "fallback": fallback,
-        "notes": res.notes,
-    }
+    counts = {"samples": int(labels.size), "kept": int(res.clean.sum()), "flagged": int(flagged.sum()),
+              "relabel": int((res.decision == "relabel").sum()), "outliers": int(res.outlier.sum())}
+    return SelectReport(
+        counts=counts, **counts,
+        method=cfg.method,
+        estimators=estimators,
+        weighting=cfg.weighting,
+        weights={e: round(w, 4) for e, w in res.weights.items()},
+        reliability={e: round(r, 4) for e, r in res.reliability.items()},
+        theta_outlier=round(res.theta_outlier, 6),
+        estimated_noise_rate=round(float(res.estimated_noise_rate), 6),
+        flagged_share=float(flagged.mean()) if labels.size else 0.0,
+        per_class=per_class_flag_rate(labels, res.clean, classes),
+        confused_pairs=confused_pairs(labels, res.suggested, flagged, classes),
+        failed_criteria=_failed_counts(res.failed),
+        fallback=[{**f, "class": classes[f["class_id"]]} for f in res.fallback],
+        notes=res.notes,
+    )
 
 
 def _failed_counts(failed: np.ndarray) -> dict[str, int]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from labelclean.stages.base import StageReport, Timer
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from labelclean.stages.base import StageReport, Timer, summary_field
 from labelclean.train.common.config import TrainConfig
 from labelclean.store.workdir import Workdir
 
@@ -14,7 +17,19 @@ BEST_NOTE = (
 )
 
 
-def run_train(wd: Workdir, cfg: TrainConfig) -> StageReport:
+@dataclass(kw_only=True)
+class TrainReport(StageReport):
+    stage: str = "train"
+    method: str
+    backbone: str
+    complete: bool  # False when stopped early by stop_after
+    source: str  # what the training set came from
+    n_pool: int
+    results: dict[str, Any] = summary_field(flatten=True)  # the method's figures (accuracies, MixFix/DeFT counts)
+    note: Optional[str] = None
+
+
+def run_train(wd: Workdir, cfg: TrainConfig) -> TrainReport:
     """Train with ``cfg.method``; checkpoints every epoch, resumable with ``cfg.resume``.
 
     Returns a StageReport whose summary holds best/last validation accuracy, MixFix or DeFT
@@ -25,20 +40,13 @@ def run_train(wd: Workdir, cfg: TrainConfig) -> StageReport:
         wd.require(wd.manifest, "embed")
     with Timer() as timer, wd.lock():
         result, data = _fit(wd, cfg)
-    summary = _json_safe({
-        "method": cfg.method,
-        "backbone": cfg.backbone,
-        "complete": result.complete,
-        "source": data.source,
-        "n_pool": int((~data.dropped).sum()),
-        **result.summary,
-    })
-    if cfg.val is not None:
-        summary["note"] = BEST_NOTE
     counts = {"pool": len(data), **{f"skipped_{k}": v for k, v in data.skipped.items()}}
-    wd.update_run(f"train_{cfg.method}", {"config": cfg.fingerprint_dict(), "summary": summary,
-                                          "seconds": round(timer.seconds, 3)})
-    return StageReport("train", counts, summary, result.outputs, timer.seconds)
+    report = TrainReport(counts=counts, outputs=result.outputs, seconds=timer.seconds, method=cfg.method,
+                         backbone=cfg.backbone, complete=result.complete, source=data.source,
+                         n_pool=int((~data.dropped).sum()), results=_json_safe(result.summary),
+                         note=BEST_NOTE if cfg.val is not None else None)
+    wd.update_run(f"train_{cfg.method}", {**report.run_record(cfg), "config": cfg.fingerprint_dict()})
+    return report
 
 
 def _fit(wd: Workdir, cfg: TrainConfig):

@@ -12,15 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from labelclean.core.errors import WorkdirError
+from labelclean.ingest.types import ClassInfo
 from labelclean.store.parquet_io import read_parts, read_table, to_numpy_2d
 from labelclean.store.workdir import Workdir
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    id: int
-    name: str  # as given (folder name or manifest label)
-    prompt_name: str  # how prompts say it ("maple tree" for maple_tree)
 
 
 @dataclass

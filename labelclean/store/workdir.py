@@ -10,7 +10,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from labelclean import __version__
 from labelclean.core.errors import WorkdirError
@@ -95,27 +95,36 @@ class Workdir:
             )
         return artefact
 
-    # ---- locking ---------------------------------------------------------------------
+    # ---- locking: every lock file of a workdir is named here -------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock so that two processes never write the same workdir.
+    def lock(self, shard: int | None = None) -> Iterator[None]:
+        """Hold the workdir lock so that two processes never write the same workdir.
 
-        flock is released by the kernel when the process dies, so a killed run never
-        leaves a stale lock behind.
+        Without ``shard`` the lock is exclusive. With ``shard`` (embed --shard I/N) it is held
+        shared, plus an exclusive lock of shard I: the shards of one workdir run side by side
+        while every other writer waits. flock is released by the kernel when the process dies,
+        so a killed run never leaves a stale lock behind.
         """
         self.ensure()
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        if shard is None:
+            with _flock(self.lock_file, fcntl.LOCK_EX, self._in_use, pid=True):
+                yield
+            return
+        with _flock(self.lock_file, fcntl.LOCK_SH, self._in_use):
+            with _flock(self.root / f".lock-shard-{shard:05d}", fcntl.LOCK_EX,
+                        lambda _: f"shard {shard} of {self.root} is already being embedded by another process"):
+                yield
+
+    def _in_use(self, other: str | None) -> str:
+        pid = f" (pid {other})" if other is not None else ""
+        return f"work directory {self.root} is in use by another labelclean process{pid}"
+
+    @contextlib.contextmanager
+    def _run_json_lock(self) -> Iterator[None]:
+        """Serialise run.json updates (concurrent shards; held for milliseconds, blocking)."""
+        fd = os.open(self.root / ".lock-run-json", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as e:
-                other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                raise WorkdirError(
-                    f"work directory {self.root} is in use by another labelclean process (pid {other})",
-                    "wait for it to finish, or use another --workdir",
-                ) from e
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
@@ -134,17 +143,38 @@ class Workdir:
 
     def update_run(self, stage: str, record: dict[str, Any], **top: Any) -> None:
         """Merge one stage's record (config, counts, timings, fingerprint) into run.json."""
-        run = self.read_run()
-        run.setdefault("created", _now())
-        run["labelclean_version"] = __version__
-        run["versions"] = library_versions()
-        run.update(top)
-        stages = run.setdefault("stages", {})
-        stages[stage] = {**record, "finished": _now()}
-        atomic_write_text(self.run_json, json.dumps(run, indent=2, sort_keys=True, default=str))
+        self.ensure()
+        with self._run_json_lock():
+            run = self.read_run()
+            run.setdefault("created", _now())
+            run["labelclean_version"] = __version__
+            run["versions"] = library_versions()
+            run.update(top)
+            stages = run.setdefault("stages", {})
+            stages[stage] = {**record, "finished": _now()}
+            atomic_write_text(self.run_json, json.dumps(run, indent=2, sort_keys=True, default=str))
 
     def stage_record(self, stage: str) -> dict[str, Any]:
         return self.read_run().get("stages", {}).get(stage, {})
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int, message: Callable[[str | None], str], *, pid: bool = False) -> Iterator[None]:
+    """Hold ``flock(mode)`` on ``path`` without waiting; WorkdirError(message(pid of the holder)) when taken.
+    With ``pid`` this process writes its pid into the file (read back by the next one refused)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?" if pid else None
+            raise WorkdirError(message(other), "wait for it to finish, or use another --workdir") from e
+        if pid:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _now() -> str:

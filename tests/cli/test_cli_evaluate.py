@@ -36,7 +36,7 @@ def test_evaluate_json_has_the_documented_keys_and_good_values(selected):
     assert m["n"] == 500 and m["n_noisy"] == 125
     assert m["auroc"] > 0.95 and m["flagged_f1"] > 0.8 and m["kept_precision"] > 0.95
     assert len(m["per_class"]) == 4 and m["without_truth"] == 0
-    assert selected.stage_record("evaluate")["metrics"]["auroc"] == m["auroc"]
+    assert selected.stage_record("evaluate")["summary"]["auroc"] == m["auroc"]
 
 
 def test_truth_from_a_csv_file(selected, tmp_path):

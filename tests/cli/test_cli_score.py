@@ -35,7 +35,7 @@ def test_score_writes_probs_and_scores(tmp_path):
         assert f"{est}_p_given" in names and f"{est}_top3_ids" in names
     assert sorted(p.name for p in wd.probs_dir.iterdir()) == ["knn.parquet", "logreg.parquet", "zeroshot.parquet"]
     record = wd.stage_record("score")
-    assert record["config"]["folds"] == 5 and record["inputs"]["model_id"] == "test-model"
+    assert record["config"]["folds"] == 5 and record["summary"]["model_id"] == "test-model"
     assert "zeroshot" in result.stderr  # the human table goes to stderr
 
 

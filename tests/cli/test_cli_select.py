@@ -51,6 +51,9 @@ def test_default_select_writes_every_column_and_a_summary(scored):
     assert all(0 <= v <= 1 for v in sel["clean_score"])
     assert all((d == "relabel") == (s is not None) for d, s in zip(sel["decision"], sel["suggested_label_id"]))
     assert "Selection" in r.stderr and "Estimated noise rate" in r.stderr
+    meta = parquet_io.read_meta(scored.selection)  # what export and report need of select
+    assert (meta["method"], meta["estimators"], meta["weights"]) == ("ensemble", s["estimators"], s["weights"])
+    assert sum(meta["weights"].values()) > 0 and out == {**out, "summary": scored.stage_record("select")["summary"]}
 
 
 def test_duplicate_conflict_is_flagged(scored):

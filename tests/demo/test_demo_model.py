@@ -73,7 +73,7 @@ def test_loads_through_labelclean_encoder():
     encoder = pytest.importorskip("labelclean.model.encoder")
     enc = encoder.load_encoder("demo", device="cpu", precision="fp32")
     texts = enc.encode_texts(["a photo of a red circle.", "a photo of a blue star."])
-    assert texts.shape == (2, enc.embed_dim)
+    assert texts.shape == (2, enc.dim)
     assert np.allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-4)
 
 

@@ -10,8 +10,6 @@ from imagegen import make_image_folder
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import part_files, read_meta
 from labelclean.stages.embed import EmbedConfig, run_embed
-from labelclean.embed.parts import embed_lock
-from labelclean.embed.plan import Shard
 from labelclean.store.tables import load_embeddings, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -70,16 +68,16 @@ def test_other_shard_count_is_refused(tmp_path, data, tiny_model):
 
 def test_shard_locks(tmp_path):
     wd = Workdir(tmp_path / "w")
-    with embed_lock(wd, Shard(0, 2)):
-        with embed_lock(wd, Shard(1, 2)):
+    with wd.lock(shard=0):
+        with wd.lock(shard=1):
             pass  # another shard may run alongside
         with pytest.raises(WorkdirError, match=r"shard 0 of .* is already being embedded"):
-            with embed_lock(wd, Shard(0, 2)):
+            with wd.lock(shard=0):
                 pass
         with pytest.raises(WorkdirError, match="in use by another labelclean process"):
             with wd.lock():
                 pass
     with wd.lock():
         with pytest.raises(WorkdirError, match="in use by another labelclean process"):
-            with embed_lock(wd, Shard(1, 2)):
+            with wd.lock(shard=1):
                 pass

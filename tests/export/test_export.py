@@ -253,10 +253,11 @@ def test_top3_follows_selects_ensemble_weights(fx):
         t = pa.table({"sample_id": ids, "probs": parquet_io.fixed_list(P, pa.float32())},
                      schema=schemas.probs_schema(k))
         parquet_io.write_table(fx.wd.probs_dir / f"{est}.parquet", t, "probs", "test-model")
-    fx.wd.update_run("select", {"summary": {"estimators": ["zeroshot", "logreg", "knn"],
-                                            "weights": {"zeroshot": 1.0, "logreg": 3.0, "knn": 0.0}}})
+    sel, _ = parquet_io.read_table(fx.wd.selection, "selection")
+    parquet_io.write_table(fx.wd.selection, sel, "selection", "test-model", estimators=["zeroshot", "logreg", "knn"],
+                           weights={"zeroshot": 1.0, "logreg": 3.0, "knn": 0.0})
     top = load_top3(fx.wd)[ids[0]]
     assert [c for c, _ in top] == [2, 0, 1]  # fox (0.1 + 3*0.9)/4 = 0.7, cat 0.175, dog 0.125
     assert top[0][1] == pytest.approx(0.7) and top[1][1] == pytest.approx(0.175)
-    fx.wd.update_run("select", {"summary": {"estimators": ["zeroshot"]}})  # no weights: scores.parquet view
+    parquet_io.write_table(fx.wd.selection, sel, "selection", "test-model", estimators=["zeroshot"])  # no weights
     assert len(load_top3(fx.wd)[ids[0]]) == 3

@@ -16,7 +16,7 @@ from labelclean.model.prompts import (
     missing_description_classes,
     render_template,
 )
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from labelclean.core.templates import template_path
 
 CIFAR10 = "airplane automobile bird cat deer dog frog horse ship truck".split()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from labelclean.cli import app
 from labelclean.core.errors import WorkdirError
 from labelclean.report import svg
+from labelclean.store import parquet_io
 from labelclean.report.context import Caps, _thumb_choice, boundary, json_for_script
 from labelclean.stages.report import ReportConfig, run_report
 from labelclean.stages.review import ReviewConfig, run_review
@@ -106,9 +107,9 @@ def test_boundary_separates_clean_from_flagged():
 
 
 def test_without_recorded_threshold_the_boundary_is_drawn(fx):
-    run = fx.wd.read_run()
-    fx.wd.update_run("select", {"config": {}, "summary": {}})
-    assert run["stages"]["select"]["summary"]["threshold"] == 0.5
+    sel, meta = parquet_io.read_table(fx.wd.selection, "selection")
+    assert meta["clean_score_threshold"] == 0.5
+    parquet_io.write_table(fx.wd.selection, sel, "selection", meta["model_id"])
     run_report(fx.wd, ReportConfig())
     html = (fx.wd.root / "report.html").read_text()
     assert "where <code>select</code>'s decision falls on the clean_score axis" in html

@@ -14,7 +14,7 @@ from labelclean.cli import app
 from labelclean.core.errors import InputError
 from labelclean.review.decisions import effective_selection, parse_decision, read_decisions, resolve
 from labelclean.stages.review import ReviewConfig, run_review
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from reportgen import make_selected_workdir
 
 CLASSES = [ClassInfo(0, "cat", "cat"), ClassInfo(1, "dog", "dog"), ClassInfo(2, "maple_tree", "maple tree")]

@@ -13,7 +13,7 @@ import torch
 
 from labelclean import __version__
 from labelclean.core.errors import WorkdirError
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from labelclean.train.common.images import Preprocess
 from labelclean.store.workdir import atomic_path, atomic_write_text
 

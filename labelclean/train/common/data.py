@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from labelclean.core.errors import InputError, WorkdirError
-from labelclean.store.tables import ClassInfo, load_classes, load_manifest
+from labelclean.ingest.types import ClassInfo
+from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
 DEFAULT_TRUTH = "clean_label"

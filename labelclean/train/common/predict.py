@@ -11,7 +11,7 @@ import torch
 
 from labelclean.core import console
 from labelclean.core.errors import WorkdirError
-from labelclean.store.tables import ClassInfo
+from labelclean.ingest.types import ClassInfo
 from labelclean.train.common.artifact import card_classes, load_weights, read_card
 from labelclean.train.common.images import ImageDataset, Preprocess, eval_transform, loader
 from labelclean.train.common.loop import Runtime, predict_probs
