@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelclean.scoring.linear import fit
-from labelclean.scoring.logreg import LogRegOptions, out_of_fold_probs, stratified_folds
+from labelclean.scoring.logreg import LogRegOptions, LogRegResult, out_of_fold_probs, stratified_folds
 
 MIN_TRUSTED_PER_CLASS = 2  # a class with fewer trusted samples in a fit keeps all its samples there
 
@@ -41,6 +41,7 @@ def robust_probs(
     seed: int = 0,
     device: str = "auto",
     options: LogRegOptions = LogRegOptions(),
+    first_pass: LogRegResult | None = None,
 ) -> RobustResult:
     """p(k | x) from an out-of-fold logistic regression refitted on trusted samples.
 
@@ -52,6 +53,8 @@ def robust_probs(
     rounds : refits after pass 1 (each one selects the trusted set from the previous
         round's probabilities); 0 returns pass 1 unchanged.
     seed, device, options : as ``logreg.out_of_fold_probs``.
+    first_pass : the result of ``out_of_fold_probs`` with the same arguments, when already
+        computed (the logreg estimator): pass 1 is then not fitted again.
 
     Returns
     -------
@@ -63,7 +66,8 @@ def robust_probs(
     n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
-    first = out_of_fold_probs(X, labels, n_classes=n_classes, folds=folds, seed=seed, device=device, options=options)
+    first = first_pass or out_of_fold_probs(X, labels, n_classes=n_classes, folds=folds, seed=seed, device=device,
+                                            options=options)
     probs, trusted, notes = first.probs, np.ones(labels.size, dtype=bool), []
     if np.unique(labels).size < 2:
         return RobustResult(probs, first.probs, first.l2, trusted, 0, notes)

@@ -69,10 +69,10 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         text = load_text(wd)
         logit_scale = parquet_io.read_meta(wd.text).get("logit_scale") if text is not None else None
         estimators = resolve_estimators(cfg.estimators, text is not None)
-        probs, info = {}, {}
+        probs, info, shared = {}, {}, {}
         for est in estimators:
             with Timer() as te:
-                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale)
+                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
             info[est]["seconds"] = round(te.seconds, 3)
             console.info(f"{est}: {te.seconds:.1f}s")
         outputs = _write(wd, emb, probs, len(classes), cfg)
@@ -116,7 +116,10 @@ def _labelled(emb: Embedded, n_classes: int) -> tuple[Embedded, int]:
     return Embedded(emb.sample_ids[keep], emb.labels[keep], emb.X[keep], emb.canonical[keep], emb.model_id), int((~ok).sum())
 
 
-def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, logit_scale=None) -> tuple[np.ndarray, dict]:
+def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, logit_scale=None,
+              shared: dict | None = None) -> tuple[np.ndarray, dict]:
+    """One estimator's (N, K) probabilities and its info; ``shared`` passes logreg's fit on to robust."""
+    shared = {} if shared is None else shared
     if est == "zeroshot":
         from labelclean.scoring.zero_shot import class_probs, resolve_temperature
 
@@ -130,7 +133,8 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
         from labelclean.scoring.robust import robust_probs
 
         res = robust_probs(emb.X, emb.labels, n_classes=n_classes, folds=cfg.folds, rounds=cfg.robust_rounds,
-                           seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
+                           seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2),
+                           first_pass=shared.get("logreg"))
         for note in res.notes:
             console.warn(note)
         return res.probs, {"folds": cfg.folds, "l2": res.l2, "rounds": res.rounds, "trusted": int(res.trusted.sum())}
@@ -150,6 +154,8 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
 
         res = out_of_fold_probs(emb.X, emb.labels, n_classes=n_classes, folds=cfg.folds, in_sample=cfg.in_sample,
                                 seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
+        if not cfg.in_sample:
+            shared["logreg"] = res  # robust's first pass is this very fit
         return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2,
                            "held_out_loss": {str(k): round(v, 5) for k, v in res.held_out_loss.items()}}
     from labelclean.scoring.knn import KnnOptions, knn_probs

@@ -64,3 +64,12 @@ def test_single_class_passes_through():
     X = _unit(np.random.default_rng(0).standard_normal((10, 4)))
     res = robust_probs(X, np.zeros(10, dtype=int), n_classes=2, device="cpu")
     assert (res.probs[:, 0] == 1.0).all() and res.rounds == 0
+
+
+def test_a_given_first_pass_is_reused_not_refitted():
+    d = make_clustered(300, dim=16, n_classes=3, seed=1)
+    first = out_of_fold_probs(d.X, d.labels, n_classes=3, device="cpu")
+    first.probs = first.probs.copy()
+    first.probs[:, :] = 1.0 / 3  # a marker: pass 1 must come from here
+    res = robust_probs(d.X, d.labels, n_classes=3, device="cpu", first_pass=first)
+    assert res.first_pass is first.probs and res.l2 == first.l2
