@@ -230,6 +230,78 @@ def _variants(a) -> list[tuple[str, dict]]:
     return out
 
 
+def load_hard_demo(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, object, list[str]]:
+    """(X, given labels, true labels, prompt embeddings, class names) of a `labelclean demo --domain hard` workdir."""
+    from labelclean.store.tables import load_classes, load_embeddings, load_text
+    from labelclean.store.workdir import Workdir
+
+    import csv
+
+    wd = Workdir(path)
+    emb, classes = load_embeddings(wd), load_classes(wd)
+    with open(path / "demo-data" / "truth.csv", newline="") as f:  # path (= sample_id), label, clean_label
+        truth_of = {r["path"]: r["clean_label"] for r in csv.DictReader(f)}
+    index = {c.name: c.id for c in classes}
+    truth = np.asarray([index[truth_of[s]] for s in emb.sample_ids], dtype=np.int64)
+    return emb.X, emb.labels, truth, load_text(wd), [c.name for c in classes]
+
+
+def demo_logit_scale() -> float | None:
+    from labelclean.model.encoder import load_encoder
+
+    return load_encoder("demo", device="cpu").identity.get("logit_scale")
+
+
+def run_hard(path: Path, a) -> dict:
+    """Every estimator (zero-shot at the model's and at CLIPCleaner's temperature), the default, cleanlab, oracle."""
+    from labelclean.evaluation.metrics import detection_metrics
+    from labelclean.scoring.knn import knn_probs
+    from labelclean.scoring.multimodal import multimodal_probs
+    from labelclean.scoring.robust import robust_probs
+    from labelclean.scoring.zero_shot import class_probs, class_text_embeddings, resolve_temperature
+    from labelclean.selection import SelectionOptions, select_samples
+    from labelclean.selection.reliability import estimator_scores
+
+    X, noisy, truth, text, names = load_hard_demo(path)
+    k = len(names)
+    correct = noisy == truth
+    tau, source = resolve_temperature(None, demo_logit_scale())
+    probs = {"zeroshot": class_probs(X, text.T, text.class_ids, n_classes=k, temperature=tau),
+             "zeroshot (tau 0.07)": class_probs(X, text.T, text.class_ids, n_classes=k, temperature=0.07)}
+    rob = robust_probs(X, noisy, n_classes=k, seed=a.seed, device="cpu")
+    probs["logreg"], probs["robust"] = rob.first_pass, rob.probs
+    probs["knn"] = knn_probs(X, noisy, n_classes=k, seed=a.seed).probs
+    mm = multimodal_probs(X, noisy, n_classes=k, class_text=class_text_embeddings(text.T, text.class_ids, k), seed=a.seed)
+    probs["multimodal"] = mm.probs
+    rankings = dict(estimator_scores(noisy, probs))
+    rankings["multimodal (lemon score)"] = -mm.score
+    rows = {e: detection_metrics(noisy, truth, np.ones(noisy.size, bool), r) for e, r in rankings.items()}
+    singles = [e for e in probs if e != "zeroshot (tau 0.07)"]
+    combos = [("labelclean default", [e for e in a.hard_default.split(",")], {})]
+    for spec in filter(None, a.hard_variants.split(";")):
+        label, _, kv = spec.partition("=")
+        opts = dict(item.split(":", 1) for item in kv.split("|") if item)
+        combos.append((label, opts.pop("estimators", a.hard_default.replace(",", "+")).split("+"), opts))
+    for label, ests, opts in combos:
+        r = select_samples(noisy, {e: probs[e] for e in ests}, n_classes=k, options=SelectionOptions(**opts))
+        rankings[label] = r.clean_score
+        rows[label] = {**detection_metrics(noisy, truth, r.clean, r.clean_score), "weights": r.weights,
+                       "estimated_noise_rate": r.estimated_noise_rate}
+    keep, quality = cleanlab_baseline(X, noisy, a.seed)
+    rankings["cleanlab"], rows["cleanlab"] = quality, detection_metrics(noisy, truth, keep, quality)
+    p = __import__("labelclean.scoring.logreg", fromlist=["x"]).out_of_fold_probs(X, truth, n_classes=k, seed=a.seed,
+                                                                               device="cpu").probs
+    rankings["oracle probe"] = p[np.arange(noisy.size), noisy]
+    rows["oracle probe"] = detection_metrics(noisy, truth, np.ones(noisy.size, bool), rankings["oracle probe"])
+    best = max(singles, key=lambda e: rows[e]["auroc"])
+    diffs = {f"default - {o}": (rows["labelclean default"]["auroc"] - rows[o]["auroc"],
+                                bootstrap_se(correct, rankings["labelclean default"], rankings[o], a.bootstrap))
+             for o in ("cleanlab", best, "oracle probe")}
+    return {"setting": f"hard demo {path.name} (zero-shot tau {tau:.4f} from {source})",
+            "noise_rate": float((~correct).mean()), "rows": rows, "differences": diffs, "best_single": best,
+            "seconds": {}}
+
+
 def fmt(v) -> str:
     return "–" if v is None else f"{v:.4f}"
 
@@ -264,7 +336,17 @@ def main() -> int:
                    help="what `labelclean score` runs by default on imported features")
     p.add_argument("--variants", default="", help='extra selections: "label=key:value|key:value;...", '
                    'e.g. "rel=weighting:reliability;robust+knn=estimators:robust+knn"')
+    p.add_argument("--hard-demo", type=Path, action="append", default=[],
+                   help="also a workdir made by `labelclean demo --domain hard --seed S -w DIR` (repeatable)")
+    p.add_argument("--hard-default", default="zeroshot,logreg,knn",
+                   help="what `labelclean score` runs by default on a CLIP workdir")
+    p.add_argument("--hard-variants", default="", help="extra selections on the hard demo, as --variants")
+    p.add_argument("--skip-fmnist", action="store_true")
     a = p.parse_args()
+    if a.skip_fmnist:
+        for path in a.hard_demo:
+            print_setting(run_hard(path, a))
+        return 0
     missing = missing_requirements()
     if missing:
         print(f"benchmark skipped: missing {', '.join(missing)}")
@@ -280,6 +362,9 @@ def main() -> int:
     results = []
     for name in a.settings.split(","):
         results.append(run_setting(name, X.astype(np.float32), truth, a))
+        print_setting(results[-1])
+    for path in a.hard_demo:
+        results.append(run_hard(path, a))
         print_setting(results[-1])
     (CACHE / f"detect_quality-{a.split}.json").write_text(json.dumps(results, indent=1, default=float))
     print(f"\nload average at end: {os.getloadavg()}")

@@ -116,7 +116,7 @@ OPTIONS: dict[str, Opt] = {
     # score
     "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, robust (logreg refitted "
                        "on the samples it trusts), knn, multimodal (LEMoN-style image and text neighbours) "
-                       "(default: zeroshot, logreg, knn, those the workdir allows; zeroshot needs prompt "
+                       "(default: zeroshot, robust, those the workdir allows; zeroshot needs prompt "
                        "embeddings); select also takes deft when W/deft.parquet exists.",
                        feeds=("score.estimators", "select.estimators"), pipeline=True),
     "temperature": _opt("--temperature", help="Zero-shot temperature tau in exp(cos/tau) (default: 1 / the model's "

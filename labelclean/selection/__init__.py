@@ -181,13 +181,14 @@ def _ensemble_criteria(labels, ens, score, options):
 
 
 def _css_criteria(labels, probs, options):
-    if "logreg" not in probs:
-        raise ValueError("method css needs the logreg estimator (its loss is the first GMM dimension)")
+    induced = next((e for e in ("logreg", "robust") if e in probs), None)
+    if induced is None:
+        raise ValueError("method css needs the logreg or robust estimator (its loss is the first GMM dimension)")
     second = next((e for e in ("zeroshot", "deft", "knn") if e in probs), None)
     if second is None:
         raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
     notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
-    loss = -np.log(np.clip(given_prob(labels, probs["logreg"]), 1e-6, 1.0))
+    loss = -np.log(np.clip(given_prob(labels, probs[induced]), 1e-6, 1.0))
     res = css_posterior(
         loss, given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
     )

@@ -25,7 +25,7 @@ def _wd(path, text=True, n=400, k=4, seed=0):
 
 def test_score_writes_probs_and_scores(tmp_path):
     wd = _wd(tmp_path / "w")
-    result = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    result = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot,logreg,knn", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["summary"]["estimators"] == ["zeroshot", "logreg", "knn"]
@@ -43,7 +43,7 @@ def test_from_features_workdir_skips_zeroshot_and_refuses_it(tmp_path):
     wd = _wd(tmp_path / "w", text=False)
     ok = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["summary"]["estimators"] == ["logreg", "knn"]
+    assert json.loads(ok.stdout)["summary"]["estimators"] == ["robust"]  # the default minus zeroshot
     bad = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot"])
     assert bad.exit_code == 2
     assert "needs prompt embeddings" in bad.stderr and "text.parquet" in bad.stderr
@@ -110,6 +110,13 @@ def _set_logit_scale(wd, scale):
     table, meta = parquet_io.read_table(wd.text, "text")
     extra = {k: v for k, v in meta.items() if k not in ("table", "schema_version", "model_id")}
     parquet_io.write_table(wd.text, table, "text", meta["model_id"], **{**extra, "logit_scale": scale})
+
+
+def test_default_estimators_are_zeroshot_and_robust(tmp_path):
+    wd = _wd(tmp_path / "w")
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    assert json.loads(r.stdout)["summary"]["estimators"] == ["zeroshot", "robust"]
+    assert sorted(p.name for p in wd.probs_dir.iterdir()) == ["robust.parquet", "zeroshot.parquet"]
 
 
 def test_zeroshot_temperature_defaults_to_the_models_logit_scale_and_is_recorded(tmp_path):

@@ -29,7 +29,7 @@ def scored(tmp_path):
     wd = make_workdir(tmp_path / "w", X, noisy, d.class_names, T=d.T, prompt_class_ids=d.prompt_class_ids,
                       sample_ids=ids, duplicate_of=dup,
                       extras={"clean_label": [d.class_names[i] for i in d.labels]})
-    assert runner.invoke(app, ["score", "-w", str(wd.root)]).exit_code == 0
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot,logreg,knn"]).exit_code == 0
     wd.conflict = (ids[0], ids[other])
     return wd
 
@@ -146,7 +146,7 @@ def test_select_before_score(tmp_path):
 def test_css_without_zeroshot_uses_knn_and_says_so(tmp_path):
     d = make_clustered(200, dim=8, n_classes=3, seed=0)
     wd = make_workdir(tmp_path / "w", d.X, d.labels, d.class_names)
-    assert runner.invoke(app, ["score", "-w", str(wd.root)]).exit_code == 0
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "logreg,knn"]).exit_code == 0
     r = runner.invoke(app, ["select", "-w", str(wd.root), "--method", "css", "--json"])
     assert r.exit_code == 0
     assert any("used knn" in n for n in json.loads(r.stdout)["summary"]["notes"])
