@@ -28,7 +28,7 @@ def demo(o: Given) -> None:
       labelclean demo
       labelclean demo --noise 0.5 --size 2000 -w /tmp/demo --json
     """
-    from labelclean.stages.demo import run_demo
+    from labelclean.demo.run import run_demo
 
     workdir = Workdir(o["demo_workdir"])
     report = run_demo(workdir, o.config("demo"), on_stage=show_stage)

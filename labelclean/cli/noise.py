@@ -27,7 +27,7 @@ def noise(o: Given) -> None:
       labelclean noise photos/ --rate 0.2 --mode sym --seed 1 --out photos/noisy.parquet
       labelclean noise photos/ --rate 0.3 --mode instance -w work --out photos/noisy-idn.csv
     """
-    from labelclean.stages.noise import run_noise
+    from labelclean.evaluation.noisy_manifest import run_noise
 
     report = run_noise(o.config("noise"))
     s = report.summary

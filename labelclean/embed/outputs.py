@@ -13,7 +13,7 @@ from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
 from labelclean.store.schemas import MANIFEST, text_schema
-from labelclean.stages.base import fingerprint
+from labelclean.core.report import fingerprint
 from labelclean.embed.plan import Scan, usable
 from labelclean.store.workdir import Workdir
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelclean.core.vectors import unit_rows
+
 MODES = ("sym", "asym", "pairflip", "instance")
 
 
@@ -112,7 +114,7 @@ def instance_noise(
         raise ValueError(f"X must be (N, D) with N = {labels.size}, got {X.shape}")
     sums = np.zeros((n_classes, X.shape[1]), dtype=np.float64)
     np.add.at(sums, labels, X)
-    cent = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    cent = unit_rows(sums)
     sim = X @ cent.T.astype(np.float32)
     present = np.bincount(labels, minlength=n_classes) > 0
     if present.sum() < 2:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
+from labelclean.scoring import ESTIMATORS
 from labelclean.store.parquet_io import read_meta, read_table, to_numpy_2d
 from labelclean.store.workdir import Workdir
 
-PREFERRED = ("zeroshot", "logreg", "knn")
 MAX_CELLS = 50_000_000  # 200 MB of float32 per estimator
 
 Top3 = dict[str, list[tuple[int, float]]]
@@ -27,7 +27,7 @@ def estimators_with_top3(columns: list[str]) -> list[str]:
 def pick_estimator(available: list[str], configured: list[str] | None = None) -> str | None:
     """The estimator whose scores.parquet top-3 to show: the first select used, else a
     preferred name, else the first in scores.parquet."""
-    for name in list(configured or []) + list(PREFERRED):
+    for name in list(configured or []) + list(ESTIMATORS):
         if name in available:
             return name
     return available[0] if available else None

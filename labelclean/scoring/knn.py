@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelclean.scoring.neighbors import EXACT_MAX, self_search
+from labelclean.scoring.quality import validate_embeddings
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,7 @@ def knn_probs(
 
 
 def _validate(X, labels, n_classes, groups, options) -> None:
-    if X.ndim != 2 or X.shape[0] != labels.shape[0]:
-        raise ValueError(f"X must be (N, D) with N = len(labels) = {labels.shape[0]}, got {X.shape}")
-    if labels.size == 0:
-        raise ValueError("no samples")
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+    validate_embeddings(X, labels, n_classes)
     if groups is not None and len(groups) != len(labels):
         raise ValueError(f"groups must have one entry per sample ({len(labels)}), got {len(groups)}")
     if options.k < 1:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelclean.scoring.linear import LinearModel, fit
+from labelclean.scoring.quality import validate_embeddings
 
 L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)
 
@@ -99,12 +100,7 @@ def out_of_fold_probs(
 
 
 def _validate(X: np.ndarray, labels: np.ndarray, n_classes: int, folds: int, in_sample: bool) -> None:
-    if X.ndim != 2 or X.shape[0] != labels.shape[0]:
-        raise ValueError(f"X must be (N, D) with N = len(labels) = {labels.shape[0]}, got {X.shape}")
-    if labels.size == 0:
-        raise ValueError("no samples to fit")
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+    validate_embeddings(X, labels, n_classes)
     if not in_sample and folds < 2:
         raise ValueError(f"folds must be >= 2 (or use in_sample), got {folds}")
 

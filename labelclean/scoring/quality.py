@@ -29,6 +29,16 @@ def validate_probs(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, n
     return labels.astype(np.int64, copy=False), probs.astype(np.float32, copy=False)
 
 
+def validate_embeddings(X: np.ndarray, labels: np.ndarray, n_classes: int) -> None:
+    """Check (N, D) embeddings against N labels in [0, n_classes) (for the label-fitting estimators)."""
+    if X.ndim != 2 or X.shape[0] != labels.shape[0]:
+        raise ValueError(f"X must be (N, D) with N = len(labels) = {labels.shape[0]}, got {X.shape}")
+    if labels.size == 0:
+        raise ValueError("no samples")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+
+
 def given_prob(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """p(given label | x), shape (N,), in [0, 1]; higher = more likely correct (self-confidence)."""
     return probs[np.arange(labels.shape[0]), labels]

@@ -2,7 +2,7 @@
 
 Pass 1 is the ordinary out-of-fold estimator (``logreg.out_of_fold_probs``). Its
 probabilities select a trusted subset: samples that survive confident-learning
-noise-rate pruning (``selection.confident.noise_rate_pass``) and whose given label is
+noise-rate pruning (``scoring.confident.noise_rate_pass``) and whose given label is
 the pass-1 argmax. Pass 2 reuses pass 1's penalty and refits one model per fold on the
 trusted samples *of the other folds*, then scores every sample of the held-out fold,
 so a sample's own (possibly wrong) label never enters the model that scores it. At
@@ -80,7 +80,7 @@ def robust_probs(
 
 def trusted_samples(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """(N,) bool: not pruned by confident learning and labelled with the argmax class."""
-    from labelclean.selection.confident import noise_rate_pass
+    from labelclean.scoring.confident import noise_rate_pass
 
     return noise_rate_pass(labels, probs) & (probs.argmax(axis=1) == labels)
 

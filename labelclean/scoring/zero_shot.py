@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelclean.core.vectors import unit_rows
+
 AGGREGATIONS = ("mean", "sum", "mean-embedding")
 CLIPCLEANER_TEMPERATURE = 0.07  # CLIPCleaner's tau, used when the model has no logit scale
 
@@ -91,7 +93,7 @@ def class_text_embeddings(T: np.ndarray, pcid: np.ndarray, n_classes: int) -> np
     """(K, D) the L2-normalised mean of each class's prompt embeddings."""
     sums = np.zeros((n_classes, T.shape[1]), dtype=np.float64)
     np.add.at(sums, pcid, T)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit_rows(sums).astype(np.float32)
 
 
 def _class_softmax(logits: np.ndarray, pcid: np.ndarray, n_classes: int, log_bias: np.ndarray) -> np.ndarray:

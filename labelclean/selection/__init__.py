@@ -5,7 +5,7 @@
 - ``ensemble`` (default): on the weighted mean of the estimators' probabilities, a sample
   must pass both a seeded 2-component 2-D GMM on (ensemble loss -log p(given),
   clean_score) — CSS's selection with the ensemble in place of the in-training network —
-  and confident-learning noise-rate pruning (selection.confident). Measured on
+  and confident-learning noise-rate pruning (scoring.confident). Measured on
   Fashion-MNIST (sym 20/50/80 %, asym 40 %) it beats both criteria alone, the paper's
   intersection and cleanlab's find_label_issues on F1 of noisy-label detection.
 - ``criteria``: CLIPCleaner's per-estimator consistency and per-class loss-GMM criteria,
@@ -34,7 +34,7 @@ from labelclean.selection.combine import (
     estimator_weights,
     parse_combine,
 )
-from labelclean.selection.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
+from labelclean.scoring.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
 from labelclean.selection.reliability import reliability_weights
 from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
@@ -173,9 +173,13 @@ def _paper_criteria(labels, probs, options) -> dict[str, np.ndarray]:
     return passed
 
 
+def _given_loss(labels, probs) -> np.ndarray:
+    """Cross-entropy of the given label, -log p(y), with p clipped to [1e-6, 1] (higher = label less likely right)."""
+    return -np.log(np.clip(given_prob(labels, probs), 1e-6, 1.0))
+
+
 def _ensemble_criteria(labels, ens, score, options):
-    loss = -np.log(np.clip(given_prob(labels, ens), 1e-6, 1.0))
-    res = css_posterior(loss, score, labels=labels if options.css_per_class else None, seed=options.seed)
+    res = css_posterior(_given_loss(labels, ens), score, labels=labels if options.css_per_class else None, seed=options.seed)
     passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": noise_rate_pass(labels, ens)}
     return passed, res.posterior.astype(np.float32), res.notes
 
@@ -188,9 +192,8 @@ def _css_criteria(labels, probs, options):
     if second is None:
         raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
     notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
-    loss = -np.log(np.clip(given_prob(labels, probs[induced]), 1e-6, 1.0))
     res = css_posterior(
-        loss, given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
+        _given_loss(labels, probs[induced]), given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
     )
     return {"css:p_clean": res.posterior >= options.css_eps}, res.posterior.astype(np.float32), notes + res.notes
 

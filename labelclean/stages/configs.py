@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Optional
 
 from labelclean.core.errors import UsageError
+from labelclean.evaluation.config import NoiseConfig
 from labelclean.train.common.config import TrainConfig
 
 EMBED_DTYPES = ("float16", "float32")
 DEFAULT_MAX_PIXELS = 89_478_485  # = ingest.decode.DEFAULT_MAX_PIXELS (a test checks), not imported: Pillow
 EXPORT_FORMATS = ("csv", "jsonl", "parquet", "hf", "imagefolder")
+
+
+def comma_list(value: Optional[str]) -> list[str]:
+    """``" Zeroshot, knn,"`` -> ``["zeroshot", "knn"]`` (options such as --estimators and --criteria)."""
+    return [part.strip().lower() for part in (value or "").split(",") if part.strip()]
 
 
 @dataclass
@@ -125,20 +131,6 @@ class EvaluateConfig:
 class ReviewConfig:
     decisions: Path
     replace: bool = False  # discard previously imported decisions first
-
-
-@dataclass
-class NoiseConfig:
-    data: Path = Path(".")
-    out: Path = Path("noisy.csv")
-    rate: float = 0.2
-    mode: str = "sym"  # sym | asym | pairflip | instance
-    seed: int = 0
-    mapping: Optional[Path] = None  # asym: YAML/JSON {source: target}; default: templates/noise/cifar10_asym.yaml
-    workdir: Optional[Path] = None  # instance: a workdir embedded from the same (clean) data
-    classes_file: Optional[Path] = None
-    sharpness: float = 2.0  # instance: how strongly flips concentrate near class boundaries
-    overwrite: bool = False
 
 
 @dataclass

@@ -32,7 +32,7 @@ from labelclean.ingest.discover import Discovered, discover
 from labelclean.core.errors import WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import EmbedConfig
-from labelclean.stages.base import StageReport, Timer, summary_field
+from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.plan import Scan, Shard, parse_shard, scan, todo, usable
 from labelclean.embed.source import Source
 from labelclean.store.workdir import Workdir

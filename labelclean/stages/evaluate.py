@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from labelclean.store import parquet_io
+from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import InputError
 from labelclean.evaluation.metrics import detection_metrics, noise_rate_comparison, per_class_metrics
 from labelclean.stages.configs import EvaluateConfig
-from labelclean.stages.base import StageReport, Timer, summary_field
+from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -56,8 +56,7 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
         metrics["truth"] = cfg.truth
     counts = {"evaluated": int(keep.size), "without_truth": int((~known).sum())}
     report = EvaluateReport(counts=counts, seconds=t.seconds, metrics=metrics)
-    with wd.lock():
-        wd.update_run("evaluate", report.run_record(cfg))
+    wd.update_run("evaluate", report.run_record(cfg))
     return report
 
 
@@ -69,9 +68,7 @@ def _truth(wd: Workdir, truth: str, ids: list[str]) -> list:
         return _truth_from_file(wd, path, ids)
     manifest, _ = load_manifest(wd)
     if truth not in manifest.column_names:
-        extra = [c for c in manifest.column_names if c not in ("sample_id", "path", "label", "label_id", "sha256",
-                                                                 "size_bytes", "width", "height", "status", "detail",
-                                                                 "duplicate_of")]
+        extra = [c for c in manifest.column_names if c not in schemas.MANIFEST.names]
         raise InputError(
             f"the manifest has no column {truth!r} (extra columns: {', '.join(extra) or 'none'})",
             "pass --truth COLUMN from the dataset's manifest, or a .csv/.jsonl/.parquet file with path,label",

@@ -31,7 +31,7 @@ from labelclean.export import tree, writers
 from labelclean.export.top3 import load_top3
 from labelclean.review.decisions import effective_selection
 from labelclean.stages.configs import ExportConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -69,8 +69,7 @@ def run_export(wd: Workdir, cfg: ExportConfig) -> ExportReport:
         report = ExportReport(counts=tables.counts, outputs=[out / f for f in files if "/" not in f], out=str(out),
                               format=cfg.format, files=len(files), outside_root=len(outside))
     report.seconds = t.seconds
-    with wd.lock():
-        wd.update_run("export", report.run_record(cfg))
+    wd.update_run("export", report.run_record(cfg))
     return report
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from labelclean.stages.base import SkippedReport, StageReport, config_dict, fingerprint
+from labelclean.core.report import SkippedReport, StageReport, config_dict, fingerprint
 from labelclean.stages.configs import CONFIGS, PIPELINE as STAGES
 from labelclean.store.workdir import Workdir
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 from labelclean.core.errors import InputError
 from labelclean.stages.configs import PredictConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.workdir import Workdir, atomic_write_text
 
 COLUMNS = ("path", "label", "predicted", "confidence", "top2", "top2_confidence", "top3", "top3_confidence", "status")

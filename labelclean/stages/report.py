@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labelclean.report.context import Caps, build_context
 from labelclean.stages.configs import ReportConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.core.templates import template_path
 from labelclean.store.workdir import Workdir
 
@@ -52,6 +52,5 @@ def run_report(wd: Workdir, cfg: ReportConfig) -> ReportReport:
                               path=str(out), bytes=len(html), totals=ctx["totals"],
                               gallery_bytes=len(ctx["gallery_json"]))
     report.seconds = t.seconds
-    with wd.lock():
-        wd.update_run("report", report.run_record(cfg))
+    wd.update_run("report", report.run_record(cfg))
     return report

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from labelclean.store.parquet_io import write_table
 from labelclean.review.decisions import load_decisions, merge_decisions, read_decisions
 from labelclean.stages.configs import ReviewConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 

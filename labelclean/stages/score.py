@@ -21,16 +21,12 @@ from labelclean.core import console
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.stages.configs import ScoreConfig
-from labelclean.stages.base import StageReport, Timer, config_dict
+from labelclean.scoring import DEFAULT_ESTIMATORS, ESTIMATORS
+from labelclean.stages.configs import comma_list
+from labelclean.core.report import StageReport, Timer, config_dict
 from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
 from labelclean.store.workdir import Workdir
 
-ESTIMATORS = ("zeroshot", "logreg", "robust", "knn", "multimodal")
-# Run when --estimators is not given (zeroshot needs text). Chosen on the tuning splits of
-# benchmarks/detect_quality.py: robust (refitted) beats logreg one-pass by 0.012-0.04 AUROC at
-# sym 80 %, asym 40 % and on the hard demo and loses 0.002-0.004 at sym 20/50 %; knn lowered
-# AUROC next to robust on asym 40 % and the hard demo.
-DEFAULT_ESTIMATORS = ("zeroshot", "robust")
 ENSEMBLE = "ensemble"
 
 
@@ -38,7 +34,7 @@ def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:
     """The estimators to run, in canonical order; UsageError for unknown or impossible ones."""
     if requested is None or not requested.strip():
         return [e for e in DEFAULT_ESTIMATORS if has_text or e != "zeroshot"]
-    names = [s.strip().lower() for s in requested.split(",") if s.strip()]
+    names = comma_list(requested)
     unknown = [n for n in names if n not in ESTIMATORS]
     if unknown:
         raise UsageError(f"unknown estimator(s) {', '.join(unknown)} in --estimators", f"choose from {', '.join(ESTIMATORS)}")
@@ -86,8 +82,7 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
         estimator_info=info, model_id=emb.model_id,
     )
-    with wd.lock():
-        wd.update_run("score", report.run_record(cfg))
+    wd.update_run("score", report.run_record(cfg))
     return report
 
 

@@ -20,8 +20,8 @@ from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.selection import CRITERIA, FLAG_COUNTS, METHODS, WEIGHTINGS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
-from labelclean.stages.configs import SelectConfig
-from labelclean.stages.base import StageReport, Timer
+from labelclean.stages.configs import SelectConfig, comma_list
+from labelclean.core.report import StageReport, Timer
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -71,15 +71,14 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
         report = _report(labels, res, classes, list(probs), cfg)
         _write(wd, ids, labels, res, meta.get("model_id"), report)
     report.outputs, report.seconds = [wd.selection], t.seconds
-    with wd.lock():
-        wd.update_run("select", report.run_record(cfg))
+    wd.update_run("select", report.run_record(cfg))
     return report
 
 
 def _options(cfg: SelectConfig) -> SelectionOptions:
     if cfg.method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
-    criteria = tuple(c.strip() for c in cfg.criteria.split(",") if c.strip())
+    criteria = tuple(comma_list(cfg.criteria))
     bad = [c for c in criteria if c not in CRITERIA]
     if bad or not criteria:
         raise UsageError(f"--criteria must list some of {', '.join(CRITERIA)}, got {cfg.criteria!r}")
@@ -106,7 +105,7 @@ def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[s
     available = list(scored) + (["deft"] if wd.deft.exists() else [])
     if requested is None or not requested.strip():
         return available
-    names = [s.strip().lower() for s in requested.split(",") if s.strip()]
+    names = comma_list(requested)
     missing = [n for n in names if n not in available]
     if missing:
         hint = "run `labelclean train --method deft` first" if missing == ["deft"] else \

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from labelclean.stages.base import StageReport, Timer, summary_field
+from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.train.common.config import TrainConfig
 from labelclean.store.workdir import Workdir
 

@@ -84,16 +84,6 @@ def read_parts(directory: Path, table_name: str, model_id: str | None = None) ->
     return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta
 
 
-def remove_stale_temps(directory: Path) -> int:
-    """Delete temp files left by a killed writer; returns how many were removed."""
-    if not directory.is_dir():
-        return 0
-    stale = list(directory.glob(".*.tmp"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
-
-
 def fixed_list(arr: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:
     """(N, D) numpy array -> Arrow fixed_size_list column."""
     arr = np.ascontiguousarray(arr)

@@ -28,7 +28,6 @@ MANIFEST = pa.schema(
         ("duplicate_of", pa.string()),  # sample_id of the first identical file, else null
     ]
 )
-MANIFEST_COLUMNS = MANIFEST.names
 
 
 def embeddings_schema(dim: int, dtype: pa.DataType = pa.float16()) -> pa.Schema:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labelclean.core.vectors import unit_rows
 from labelclean.core.errors import WorkdirError
 from labelclean.ingest.types import ClassInfo
 from labelclean.store.parquet_io import read_parts, read_table, to_numpy_2d
@@ -81,7 +82,7 @@ def load_embeddings(wd: Workdir) -> Embedded:
             f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
         )
     X = to_numpy_2d(emb["embedding"])[[emb_keys[k] for k in keys]]
-    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    X = unit_rows(X)
     labels = manifest["label_id"].to_numpy().astype(np.int64)
     return Embedded(sample_ids, labels, X, canonical, mid)
 
@@ -91,6 +92,6 @@ def load_text(wd: Workdir) -> TextEmbedded | None:
     if not wd.text.exists():
         return None
     table, meta = read_table(wd.text, "text", model_id(wd))
-    T = np.array(to_numpy_2d(table["embedding"]), dtype=np.float32)  # writable copy
-    T /= np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
+    T = to_numpy_2d(table["embedding"])
+    T = unit_rows(T)
     return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])

@@ -142,7 +142,10 @@ class Workdir:
             ) from e
 
     def update_run(self, stage: str, record: dict[str, Any], **top: Any) -> None:
-        """Merge one stage's record (config, counts, timings, fingerprint) into run.json."""
+        """Merge one stage's record (config, counts, timings, fingerprint) into run.json.
+
+        Serialised by its own lock (concurrent shards): the caller need not hold `lock`.
+        """
         self.ensure()
         with self._run_json_lock():
             run = self.read_run()
@@ -213,7 +216,3 @@ def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

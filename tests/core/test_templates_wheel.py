@@ -11,6 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+pytestmark = pytest.mark.slow  # builds and installs a wheel
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")

@@ -69,6 +69,7 @@ def _resume_and_check(data, wd, model, done_before):
     assert not list(wd.embeddings_dir.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path, data, tiny_model):
     wd = Workdir(tmp_path / "w")
     proc = _start(data, wd, tiny_model)
@@ -83,6 +84,7 @@ def test_resume_after_kill_9(tmp_path, data, tiny_model):
     _resume_and_check(data, wd, tiny_model, done_before)
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_resumes(tmp_path, data, tiny_model):
     wd = Workdir(tmp_path / "w")
     proc = _start(data, wd, tiny_model)

@@ -23,6 +23,7 @@ def _cfg(data, model, shard=None):
     return EmbedConfig(data=data, model=model, device="cpu", precision="fp32", chunk_size=5, shard=shard)
 
 
+@pytest.mark.slow
 def test_union_of_shards_equals_full_run(tmp_path, data, tiny_model):
     full = Workdir(tmp_path / "full")
     run_embed(full, _cfg(data, tiny_model))

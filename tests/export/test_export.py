@@ -79,6 +79,7 @@ def test_list_formats_round_trip(fx, fmt):
 def test_absolute_paths(fx):
     run_export(fx.wd, ExportConfig(absolute_paths=True))
     clean = _read(fx.wd.root / "export" / "clean.csv")
+    assert len(clean) == len(_kept(fx)) > 0
     assert all(Path(r["path"]).is_absolute() and Path(r["path"]).exists() for r in clean)
 
 
@@ -132,6 +133,7 @@ def test_hf_metadata_matches_tree(fx, tmp_path):
     meta = _read(out / "metadata.csv")
     assert list(meta[0]) == ["file_name", "label"]
     assert {m["file_name"] for m in meta} == {str(p.relative_to(out)) for p in out.rglob("*.png")}
+    assert len(meta) >= len(_kept(fx)) > 0
     assert all(m["file_name"].split("/")[0] == m["label"] for m in meta)
     assert (out / "flagged.csv").exists() and (out / "relabels.csv").exists()
 

@@ -124,6 +124,7 @@ def test_thumbnail_caps_spread_over_classes():
     assert want[:3].all() and want[10:12].all() and not want[3:10].any()
 
 
+@pytest.mark.slow
 def test_report_size_is_bounded_for_20k_samples(tmp_path):
     classes = [f"class{i:03d}" for i in range(100)]
     fx = make_selected_workdir(tmp_path, classes=classes, n_per_class=200, noise=0.2, seed=5, distinct_files=300,

@@ -17,7 +17,8 @@ from labelclean.stages.review import ReviewConfig, run_review
 from reportgen import make_selected_workdir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")]
 EVIL_CLASS = "<script>alert(1)</script>"
 EVIL_FOLDER = "<img src=x onerror=alert(2)>"
 

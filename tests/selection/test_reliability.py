@@ -6,9 +6,10 @@ from workdirgen import make_clustered
 
 from labelclean.evaluation.metrics import roc_auc
 from labelclean.evaluation.noise import symmetric_noise
-from labelclean.scoring import knn_probs, out_of_fold_probs
+from labelclean.scoring.knn import knn_probs
+from labelclean.scoring.logreg import out_of_fold_probs
 from labelclean.selection import SelectionOptions, select_samples
-from labelclean.selection.confident import estimated_noise_rate, lowest_share_pass
+from labelclean.scoring.confident import estimated_noise_rate, lowest_share_pass
 from labelclean.selection.reliability import estimator_scores, reliability_weights
 
 

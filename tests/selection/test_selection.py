@@ -6,10 +6,12 @@ from workdirgen import make_clustered
 
 from labelclean.evaluation.metrics import detection_metrics
 from labelclean.evaluation.noise import symmetric_noise
-from labelclean.scoring import class_probs, knn_probs, out_of_fold_probs
+from labelclean.scoring.knn import knn_probs
+from labelclean.scoring.logreg import out_of_fold_probs
+from labelclean.scoring.zero_shot import class_probs
 from labelclean.selection import SelectionOptions, select_samples
 from labelclean.selection.combine import class_fallback, combine, estimator_weights, parse_combine
-from labelclean.selection.confident import confident_joint, noise_rate_pass
+from labelclean.scoring.confident import confident_joint, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
 from labelclean.selection.suggest import duplicate_conflicts, suggest_labels
 

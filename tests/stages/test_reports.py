@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labelclean.stages.base import SkippedReport, StageReport, summary_field
+from labelclean.core.report import SkippedReport, StageReport, summary_field
 from labelclean.stages.configs import ReportConfig
 
 STAGES_DIR = Path(__file__).resolve().parents[2] / "labelclean" / "stages"

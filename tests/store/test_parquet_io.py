@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from labelclean.core.errors import WorkdirError
-from labelclean.store.parquet_io import fixed_list, read_parts, read_table, remove_stale_temps, to_numpy_2d, write_table
+from labelclean.store.parquet_io import fixed_list, read_parts, read_table, to_numpy_2d, write_table
 from labelclean.store.schemas import META_KEY, SCHEMA_VERSION
 
 
@@ -47,14 +47,13 @@ def test_refuses_foreign_and_wrong_tables(tmp_path):
         read_table(tmp_path / "garbage.parquet", "scores")
 
 
-def test_parts_and_stale_temps(tmp_path):
+def test_parts_skip_temp_files(tmp_path):
     d = tmp_path / "parts"
     write_table(d / "part-00000-00000.parquet", _table(), "embeddings", model_id="m")
     write_table(d / "part-00001-00000.parquet", pa.table({"sample_id": ["c"], "x": [3]}), "embeddings", model_id="m")
     (d / ".part-00000-00001.parquet.abc.tmp").write_bytes(b"partial")
     table, _ = read_parts(d, "embeddings", "m")
     assert sorted(table["sample_id"].to_pylist()) == ["a", "b", "c"]
-    assert remove_stale_temps(d) == 1
     assert read_parts(tmp_path / "none", "embeddings")[0] is None
 
 

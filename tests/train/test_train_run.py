@@ -73,6 +73,7 @@ def test_mixfix_two_epochs_finish_and_loss_decreases(tmp_path):
     assert "train_mixfix" in json.loads(td.wd.run_json.read_text())["stages"]
 
 
+@pytest.mark.slow
 def test_mixfix_resume_gives_identical_weights(tmp_path):
     a = make_train_workdir(tmp_path / "a")
     b = make_train_workdir(tmp_path / "b")
@@ -132,6 +133,7 @@ def test_deft_detects_writes_deft_parquet_and_fine_tunes(tmp_path, tiny_model):
     assert (td.wd.train_dir / "deft" / "model.json").exists()
 
 
+@pytest.mark.slow
 def test_deft_resume_across_phases_is_exact(tmp_path, tiny_model):
     a, b = _reviewed(tmp_path / "a", tiny_model), _reviewed(tmp_path / "b", tiny_model)
     cfg = dict(epochs=1, ft_epochs=1, lr=0.03)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelclean.core.vectors import unit_rows
+
 EPS = 1e-5
 
 
@@ -54,7 +56,7 @@ def deft_scores(img: np.ndarray, t_pos: np.ndarray, t_neg: np.ndarray, labels: n
     -------
     DeftScores
     """
-    img, t_pos, t_neg = (_unit(np.asarray(a, dtype=np.float64)) for a in (img, t_pos, t_neg))
+    img, t_pos, t_neg = (unit_rows(np.asarray(a, dtype=np.float64)) for a in (img, t_pos, t_neg))
     labels = np.asarray(labels, dtype=np.int64)
     if img.shape[1] != t_pos.shape[1] or t_pos.shape != t_neg.shape:
         raise ValueError(f"shape mismatch: img {img.shape}, t_pos {t_pos.shape}, t_neg {t_neg.shape}")
@@ -69,10 +71,6 @@ def deft_scores(img: np.ndarray, t_pos: np.ndarray, t_neg: np.ndarray, labels: n
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
     return DeftScores(p_clean.astype(np.float32), margin > 0, cos_pos.argmax(axis=1), probs.astype(np.float32))
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`noise`: write a copy of a dataset's manifest with synthetic label noise.
+"""`labelclean noise`: write a copy of a dataset's manifest with synthetic label noise.
 
 The output manifest (``--out``: .csv, .tsv, .jsonl or .parquet) has ``path`` (relative to
 the manifest's folder, which must contain every image, so that `labelclean embed OUT`
@@ -21,8 +21,8 @@ import numpy as np
 
 from labelclean.evaluation import noise as noise_lib
 from labelclean.core.errors import InputError, UsageError
-from labelclean.stages.configs import NoiseConfig
-from labelclean.stages.base import StageReport, Timer, config_dict, summary_field
+from labelclean.evaluation.config import NoiseConfig
+from labelclean.core.report import StageReport, Timer, config_dict, summary_field
 from labelclean.store.workdir import atomic_path, atomic_write_text
 
 OUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")

@@ -1,4 +1,4 @@
-"""What every stage returns: a typed report, from which `--json`, run.json and the terminal output are made."""
+"""What every stage (and `noise`, `demo`) returns: a typed report, from which `--json`, run.json and the terminal output are made."""
 
 from __future__ import annotations
 
