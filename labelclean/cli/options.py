@@ -161,10 +161,11 @@ OPTIONS: dict[str, Opt] = {
                     feeds="select.css_eps", needs=("method", ("ensemble", "css"))),
     "css_per_class": _opt("--css-per-class", help="Fit the 2-D GMM per class, not globally (methods ensemble and "
                           "css).", feeds="select.css_per_class", needs=("method", ("ensemble", "css"))),
-    "weighting": _opt("--weighting", help="How estimators are weighted in the ensemble and clean_score: reliability "
-                      "(estimated on this dataset without the truth: agreement with the other estimators' confident "
-                      "calls) or fixed (1 each, knn 0.5*(1-2*noise)). Weights and reliabilities are in the summary "
-                      "and selection.parquet's metadata.", feeds="select.weighting", pipeline=True),
+    "weighting": _opt("--weighting", help="How estimators are weighted in the ensemble and clean_score: fixed (1 each, "
+                      "knn 0.5*(1-2*noise)) or reliability (fitted without the truth: the mixture of the estimators "
+                      "and a uniform wrong-label component that best predicts the given labels; drops useless "
+                      "estimators but favours those that learnt structured noise). Weights and reliabilities are in "
+                      "the summary and selection.parquet's metadata.", feeds="select.weighting", pipeline=True),
     "flag_count": _opt("--flag-count", help="--method ensemble: criteria (2-D GMM + confident-learning pruning) or "
                        "noise-rate (flag exactly the estimated share of wrong labels, lowest clean_score first; the "
                        "estimate is the confident joint's off-diagonal mass).", feeds="select.flag_count",
