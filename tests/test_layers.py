@@ -54,6 +54,12 @@ def test_every_package_has_a_layer():
     assert top == listed, f"not in labelclean.LAYERS: {top - listed}; listed but absent: {listed - top}"
 
 
+def test_architecture_md_names_every_package():
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    missing = [p for p in set().union(*labelclean.LAYERS) if f"`{p}`" not in text]
+    assert not missing, missing
+
+
 def test_no_upward_or_sideways_import():
     modules = _modules()
     bad = []

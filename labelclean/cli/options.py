@@ -64,6 +64,7 @@ class Opt:
     own: bool = True  # offered by the command of the stage it feeds
     needs: Optional[tuple[str, tuple[str, ...]]] = None  # (other key, values under which this option acts)
     extra: tuple[tuple[str, Any], ...] = ()  # more typer.Option/Argument settings: (("min", 0),)
+    param: Optional[str] = None  # the parameter's name when not the key (an argument shows it in --help)
 
     def name(self) -> str:
         return self.flags[0] if self.flags else "DATA"
@@ -206,7 +207,7 @@ OPTIONS: dict[str, Opt] = {
     "replace": _opt("--replace", help="Discard previously imported decisions first.", feeds="review.replace"),
     # noise
     "noise_data": _opt(help="Clean dataset: image folder (root/<class>/<image>) or a manifest with path and label "
-                       "columns.", feeds="noise.data", argument=True, required=True,
+                       "columns.", feeds="noise.data", argument=True, required=True, param="data",
                        extra=(("show_default", False),)),
     "noise_out": _opt("--out", "-o", help="Noisy manifest to write (.csv, .tsv, .jsonl or .parquet), in a folder "
                       "containing every image.", feeds="noise.out", required=True, extra=(("show_default", False),)),
@@ -260,7 +261,7 @@ OPTIONS: dict[str, Opt] = {
     "resume": _opt("--resume", help="Continue from train/<method>/last.pt.", feeds="train.resume"),
     # predict
     "predict_data": _opt(help="Image folder (class folders or plain images) or a manifest.", feeds="predict.data",
-                         argument=True),
+                         argument=True, param="data"),
     "predict_method": _opt("--method", help="mixfix or deft (default: the only trained model in W/train/).",
                            feeds="predict.method"),
     "predict_out": _opt("--out", help="Predictions CSV (default: W/train/<method>/predictions.csv).",
@@ -326,7 +327,7 @@ def _parameter(key: str) -> inspect.Parameter:
     opt = OPTIONS[key]
     settings = dict(opt.extra, help=opt.help)
     info = typer.Argument(**settings) if opt.argument else typer.Option(*opt.flags, **settings)
-    return inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default_of(key),
+    return inspect.Parameter(opt.param or key, inspect.Parameter.KEYWORD_ONLY, default=default_of(key),
                              annotation=Annotated[type_of(key), info])
 
 
@@ -336,6 +337,7 @@ class Given(dict):
     def __init__(self, values: dict[str, Any], ctx: Optional[typer.Context] = None) -> None:
         super().__init__(values)
         self._ctx = ctx
+        self._params = {key: OPTIONS[key].param or key for key in values}
 
     def config(self, stage: str) -> Any:
         """The config of ``stage`` from the given options that feed it (the others keep their defaults)."""
@@ -349,7 +351,7 @@ class Given(dict):
 
     def explicit(self, key: str) -> bool:
         """Whether the user set this option (command line or environment), rather than leaving its default."""
-        source = self._ctx.get_parameter_source(key) if self._ctx is not None else None
+        source = self._ctx.get_parameter_source(self._params[key]) if self._ctx is not None else None
         return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
@@ -374,9 +376,11 @@ def uses(*keys: str) -> Callable[[Callable[[Given], Any]], Callable[..., Any]]:
     def decorate(fn: Callable[[Given], Any]) -> Callable[..., Any]:
         params = [_parameter(k) for k in keys]
 
+        by_param = {OPTIONS[k].param or k: k for k in keys}
+
         @functools.wraps(fn)
         def command(ctx: typer.Context, **values: Any) -> Any:
-            given = Given(values, ctx)
+            given = Given({by_param[p]: v for p, v in values.items()}, ctx)
             check_needs(given)
             return fn(given)
 
