@@ -88,7 +88,7 @@ OPTIONS: dict[str, Opt] = {
                  "label columns.", feeds="embed.data", argument=True, pipeline=True,
                  extra=(("show_default", False),)),
     "model": _opt("--model", "-m", help="open_clip model name (e.g. ViT-B-32, ViT-L-14), local-dir:PATH or "
-                  "hf-hub:ORG/REPO (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
+                  "hf-hub:ORG/REPO, or demo (the bundled tiny model: it knows only the demo's synthetic shapes) (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
                   "prompts (default: none, no zero-shot).", feeds="embed.model", pipeline=True),
     "pretrained": _opt("--pretrained", help="Pretrained tag (e.g. laion2b_s34b_b79k; default: the usual one for the "
                        "model) or a local weights file (.pt/.bin/.safetensors).", feeds="embed.pretrained",

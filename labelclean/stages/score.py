@@ -10,7 +10,7 @@ order and are keyed by sample_id.
 from __future__ import annotations
 
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -56,6 +56,7 @@ class ScoreReport(StageReport):
     agreement: dict[str, float]  # estimator -> share of samples whose argmax is the given label
     estimator_info: dict[str, dict[str, Any]]  # estimator -> its settings and seconds
     model_id: Optional[str] = None
+    notes: list[str] = field(default_factory=list)  # warnings the user should read (also printed)
 
 
 def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
@@ -82,8 +83,29 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
         estimator_info=info, model_id=emb.model_id,
     )
+    report.notes = _domain_notes(report.agreement, emb.model_id)
+    for note in report.notes:
+        console.warn(note)
     wd.update_run("score", report.run_record(cfg))
     return report
+
+
+def _domain_notes(agreement: dict[str, float], model_id: str | None) -> list[str]:
+    """A warning when zero-shot agrees with the labels far less than an image-only estimator."""
+    from labelclean.scoring.quality import zero_shot_gap
+
+    gap = zero_shot_gap(agreement)
+    if gap is None:
+        return []
+    note = (f"zeroshot agrees with the given labels on {agreement['zeroshot']:.0%} of samples against "
+            f"{gap[1]:.0%} for {gap[0]}: the model's text side does not seem to know these images or class names, "
+            "so zero-shot scores are unreliable here")
+    if (model_id or "").split("@")[0] == "demo":
+        note += ("; the demo model only knows the demo domain (coloured shapes on cluttered backgrounds): "
+                 "use a real CLIP model (e.g. --model ViT-B-32) for your own data")
+    else:
+        note += "; try --descriptions, other --templates, or --estimators robust"
+    return [note]
 
 
 def _check_config(cfg: ScoreConfig) -> None:
