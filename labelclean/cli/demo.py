@@ -34,6 +34,10 @@ def demo(o: Given) -> None:
     99.8 %, and the wrong labels are those of a look-alike class (same colour, other shape).
     Its work directory defaults to labelclean-demo-hard.
 
+    The bundled model knows this synthetic domain only (10 coloured shapes on cluttered
+    backgrounds): `--model demo` on your own images gives meaningless zero-shot scores, and
+    `score` warns when it sees that. Use a real CLIP model (the default ViT-B-32) there.
+
     Example:
 
     \b

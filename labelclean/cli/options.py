@@ -89,7 +89,7 @@ OPTIONS: dict[str, Opt] = {
                  "image bytes (img2dataset, Hugging Face).", feeds="embed.data", argument=True, pipeline=True,
                  extra=(("show_default", False),)),
     "model": _opt("--model", "-m", help="open_clip model name (e.g. ViT-B-32, ViT-L-14), local-dir:PATH or "
-                  "hf-hub:ORG/REPO (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
+                  "hf-hub:ORG/REPO, or demo (the bundled tiny model: it knows only the demo's synthetic shapes) (default: ViT-B-32). With --from-features: the model whose text tower embeds the "
                   "prompts (default: none, no zero-shot).", feeds="embed.model", pipeline=True),
     "pretrained": _opt("--pretrained", help="Pretrained tag (e.g. laion2b_s34b_b79k; default: the usual one for the "
                        "model) or a local weights file (.pt/.bin/.safetensors).", feeds="embed.pretrained",
@@ -129,10 +129,14 @@ OPTIONS: dict[str, Opt] = {
     "root": _opt("--root", help="Manifests: the folder relative paths resolve against (default: the manifest's "
                  "folder). Absolute paths are used as written.", feeds="embed.root", pipeline=True),
     # score
-    "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, knn (default: all the "
-                       "workdir allows; zeroshot needs prompt embeddings); select also takes deft when "
-                       "W/deft.parquet exists.", feeds=("score.estimators", "select.estimators"), pipeline=True),
-    "temperature": _opt("--temperature", help="Zero-shot temperature tau in exp(cos/tau).", feeds="score.temperature"),
+    "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, robust (logreg refitted "
+                       "on the samples it trusts), knn, multimodal (LEMoN-style image and text neighbours) "
+                       "(default: zeroshot, robust, those the workdir allows; zeroshot needs prompt "
+                       "embeddings); select also takes deft when W/deft.parquet exists.",
+                       feeds=("score.estimators", "select.estimators"), pipeline=True),
+    "temperature": _opt("--temperature", help="Zero-shot temperature tau in exp(cos/tau) (default: 1 / the model's "
+                        "learned logit scale, 0.01 for released CLIP models; 0.07, CLIPCleaner's, when the model "
+                        "has none). The value used is recorded in run.json.", feeds="score.temperature"),
     "prompt_aggregation": _opt("--prompt-aggregation", help="Zero-shot prompts per class: mean (no bonus for classes "
                                "with more prompts), sum (paper-exact) or mean-embedding (classic CLIP ensemble).",
                                feeds="score.prompt_aggregation"),
@@ -141,11 +145,14 @@ OPTIONS: dict[str, Opt] = {
                       "memorises noisy labels).", feeds="score.in_sample"),
     "l2": _opt("--l2", help="Logreg L2 penalty (default: chosen by held-out log-loss among 3e-3, 1e-3, 3e-4, 1e-4).",
                feeds="score.l2"),
-    "k": _opt("--k", help="kNN neighbours (self and identical files excluded).", feeds="score.k"),
+    "k": _opt("--k", help="Neighbours of knn (self and identical files excluded) and of multimodal (self excluded).", feeds="score.k"),
     "knn_index": _opt("--knn-index", help="auto (exact up to 20,000 samples, IVF above), exact or ivf (exact anyway "
                       "below 1,000 samples).", feeds="score.knn_index"),
     "knn_backend": _opt("--knn-backend", help="auto (faiss if installed), faiss, torch or numpy.",
                         feeds="score.knn_backend"),
+    "robust_rounds": _opt("--robust-rounds", help="robust: refits on the trusted samples (confident-learning "
+                          "survivors labelled with the previous pass's argmax), each still out-of-fold.",
+                          feeds="score.robust_rounds"),
     "knn_nprobe": _opt("--knn-nprobe", help="IVF lists searched per query (default about 0.75*sqrt(lists), top-10 "
                        "recall >= 0.95; lower is faster).", feeds="score.knn_nprobe"),
     # select
@@ -169,6 +176,15 @@ OPTIONS: dict[str, Opt] = {
                     feeds="select.css_eps", needs=("method", ("ensemble", "css"))),
     "css_per_class": _opt("--css-per-class", help="Fit the 2-D GMM per class, not globally (methods ensemble and "
                           "css).", feeds="select.css_per_class", needs=("method", ("ensemble", "css"))),
+    "weighting": _opt("--weighting", help="How estimators are weighted in the ensemble and clean_score: fixed (1 each, "
+                      "knn 0.5*(1-2*noise)) or reliability (fitted without the truth: the mixture of the estimators "
+                      "and a uniform wrong-label component that best predicts the given labels; drops useless "
+                      "estimators but favours those that learnt structured noise). Weights and reliabilities are in "
+                      "the summary and selection.parquet's metadata.", feeds="select.weighting", pipeline=True),
+    "flag_count": _opt("--flag-count", help="--method ensemble: criteria (2-D GMM + confident-learning pruning) or "
+                       "noise-rate (flag exactly the estimated share of wrong labels, lowest clean_score first; the "
+                       "estimate is the confident joint's off-diagonal mass).", feeds="select.flag_count",
+                       pipeline=True, needs=("method", ("ensemble",))),
     "fallback": _opt("--fallback/--no-fallback", help="Keep the best-scored samples of a class that would lose all "
                      "of them.", feeds="select.fallback"),
     # export

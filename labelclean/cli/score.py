@@ -15,9 +15,14 @@ from labelclean.store.workdir import Workdir
 def score(o: Given) -> None:
     """Estimate p(class | image) for every sample with several estimators.
 
-    zeroshot: CLIP image vs prompt embeddings (CLIPCleaner eq. 4). logreg: class-balanced
-    logistic regression on the embeddings against the given labels, out-of-fold. knn:
-    distance-weighted vote of the nearest other images. Writes W/probs/<estimator>.parquet
+    zeroshot: CLIP image vs prompt embeddings (CLIPCleaner eq. 4), at the model's own
+    temperature (1 / its logit scale) unless --temperature is given. logreg: class-balanced
+    logistic regression on the embeddings against the given labels, out-of-fold. robust:
+    logreg refitted (--robust-rounds times) on the samples the previous pass trusts, each
+    sample still scored by a model that never saw its label. knn: distance-weighted vote of
+    the nearest other images. multimodal: LEMoN-style score from the image's distance to its
+    label's text, its --k nearest images' labels and its nearest same-label samples (image
+    neighbours only, 0/1 label disagreement, without prompt embeddings). Writes W/probs/<estimator>.parquet
     (full probability matrices, so `select` re-runs instantly) and W/scores.parquet (per
     estimator and for their mean, "ensemble": p of the given label, consistency, normalised
     log p, prediction, top-3, margin; higher = label more likely right). Deterministic for a
@@ -28,7 +33,8 @@ def score(o: Given) -> None:
     \b
       labelclean score -w work
       labelclean score -w work --estimators logreg,knn --k 20
-      labelclean score -w work --prompt-aggregation sum --in-sample   # paper-exact
+      labelclean score -w work --estimators zeroshot,robust,knn,multimodal
+      labelclean score -w work --prompt-aggregation sum --in-sample --temperature 0.07   # paper-exact
     """
     from labelclean.stages.score import run_score
 

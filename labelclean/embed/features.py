@@ -61,6 +61,10 @@ class Features:
         return self.text_encoder is not None
 
     @property
+    def logit_scale(self) -> float | None:
+        return self.text_encoder.identity.get("logit_scale") if self.text_encoder is not None else None
+
+    @property
     def text_model_id(self) -> str | None:
         return self.text_encoder.model_id if self.text_encoder is not None else None
 

@@ -210,6 +210,10 @@ class ImageSource:
     def has_text(self) -> bool:
         return self.encoder.has_text
 
+    @property
+    def logit_scale(self) -> float | None:
+        return self.encoder.identity.get("logit_scale")
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_texts(texts)
 

@@ -105,7 +105,8 @@ def write_text(wd: Workdir, encoder: Any, found: Discovered, *, templates: str, 
     T = encoder.encode_texts([p.text for p in prompts])
     table = text_table(found, [p.class_id for p in prompts], [p.text for p in prompts], [p.source for p in prompts], T)
     write_table(wd.text, table, "text", encoder.model_id, prompts_fingerprint=fp,
-                templates=templates, descriptions=descriptions, text_model=text_model)
+                templates=templates, descriptions=descriptions, text_model=text_model,
+                logit_scale=encoder.logit_scale)
     return TextResult(len(prompts), False, fallback)
 
 

@@ -18,6 +18,7 @@ class Source(Protocol):
     identity: dict[str, Any]  # run.json's "model" record
     dim: int
     has_text: bool  # can embed class prompts (zero-shot)
+    logit_scale: float | None  # the text model's learned logit scale (zero-shot temperature = 1/scale)
     no_text: str  # why there are no prompt embeddings, when has_text is False
     decodes_files: bool  # False: a file missing on disk is fine, its vector does not come from it
 

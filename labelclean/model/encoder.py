@@ -176,6 +176,7 @@ def load_encoder(
         "weights_sha256": sha,
         "embed_dim": dim,
         "image_size": image_size,
+        "logit_scale": _logit_scale(oc_model),
     }
     enc.model_id = f"{source.display}@{sha[:12]}"
     return enc
@@ -225,6 +226,18 @@ def _create(source: ModelSource, device: Any) -> tuple[Any, Callable]:
         ) from e
     model.eval()
     return model, preprocess
+
+
+def _logit_scale(model: Any) -> float | None:
+    """The model's learned softmax scale exp(logit_scale) (CLIP: 100, i.e. temperature 0.01), or None."""
+    scale = getattr(model, "logit_scale", None)
+    if scale is None:
+        return None
+    try:
+        value = float(scale.detach().float().exp().reshape(-1)[0])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
 
 
 def _tokenizer(source: ModelSource) -> Callable | None:

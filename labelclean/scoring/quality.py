@@ -125,3 +125,21 @@ def score_columns(labels: np.ndarray, probs: np.ndarray) -> ScoreColumns:
         top3_probs=top,
         margin=margin(labels, probs).astype(np.float32),
     )
+
+
+def zero_shot_gap(agreement: dict[str, float], *, tolerance: float = 0.2) -> tuple[str, float] | None:
+    """The image-only estimator that beats zero-shot by more than ``tolerance``, or None.
+
+    ``agreement`` maps each estimator to the share of samples whose argmax is the given label.
+    Label noise lowers every estimator's agreement alike (they all predict the true class), so a
+    zero-shot agreement far below an image-only estimator's means the model's text side does not
+    know these classes or images (a domain gap), not that the labels are wrong. Returns
+    (estimator, its agreement) for the best image-only estimator when the gap exceeds ``tolerance``.
+    """
+    if "zeroshot" not in agreement:
+        return None
+    others = {k: v for k, v in agreement.items() if k != "zeroshot"}
+    if not others:
+        return None
+    best = max(others, key=others.__getitem__)
+    return (best, others[best]) if others[best] - agreement["zeroshot"] > tolerance else None

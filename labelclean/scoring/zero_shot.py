@@ -7,6 +7,23 @@ import numpy as np
 from labelclean.core.vectors import unit_rows
 
 AGGREGATIONS = ("mean", "sum", "mean-embedding")
+CLIPCLEANER_TEMPERATURE = 0.07  # CLIPCleaner's tau, used when the model has no logit scale
+
+
+def resolve_temperature(requested: float | None, logit_scale: float | None) -> tuple[float, str]:
+    """The zero-shot temperature to use and where it came from.
+
+    ``requested`` (the user's --temperature) wins; else 1 / the model's learned logit
+    scale (100 for released CLIP models, i.e. 0.01); else CLIPCleaner's 0.07. Returns
+    (temperature, source) with source "option", "model" or "default".
+    """
+    if requested is not None:
+        if not requested > 0:
+            raise ValueError(f"temperature must be > 0, got {requested}")
+        return float(requested), "option"
+    if logit_scale is not None and np.isfinite(logit_scale) and logit_scale > 0:
+        return 1.0 / float(logit_scale), "model"
+    return CLIPCLEANER_TEMPERATURE, "default"
 
 
 def class_probs(
@@ -27,7 +44,7 @@ def class_probs(
     T : (P, D) prompt embeddings, L2-normalised.
     prompt_class_ids : (P,) class id of each prompt; every class in [0, K) needs one.
     n_classes : K, default ``prompt_class_ids.max() + 1``.
-    temperature : tau in exp(cos / tau); 0.07 as in CLIPCleaner.
+    temperature : tau in exp(cos / tau); 0.07 as in CLIPCleaner (see resolve_temperature).
     aggregation : {"mean", "sum", "mean-embedding"}, default "mean"
         ``sum``: p(k|x) ∝ Σ_j exp(cos(x, t_kj)/τ), the paper and official code (a class with
         more prompts gets a log(n_k) bonus). ``mean``: the same divided by n_k (no bonus).
@@ -44,7 +61,7 @@ def class_probs(
     n_classes = int(pcid.max()) + 1 if n_classes is None else int(n_classes)
     _validate(X, T, pcid, n_classes, temperature, aggregation)
     if aggregation == "mean-embedding":
-        T = _class_mean_embeddings(T, pcid, n_classes)
+        T = class_text_embeddings(T, pcid, n_classes)
         pcid = np.arange(n_classes)
         aggregation = "sum"
     counts = np.bincount(pcid, minlength=n_classes).astype(np.float64)
@@ -72,7 +89,8 @@ def _validate(X, T, pcid, n_classes, temperature, aggregation) -> None:
         raise ValueError(f"classes {missing[:10].tolist()} have no prompt")
 
 
-def _class_mean_embeddings(T: np.ndarray, pcid: np.ndarray, n_classes: int) -> np.ndarray:
+def class_text_embeddings(T: np.ndarray, pcid: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K, D) the L2-normalised mean of each class's prompt embeddings."""
     sums = np.zeros((n_classes, T.shape[1]), dtype=np.float64)
     np.add.at(sums, pcid, T)
     return unit_rows(sums).astype(np.float32)

@@ -5,7 +5,7 @@
 - ``ensemble`` (default): on the weighted mean of the estimators' probabilities, a sample
   must pass both a seeded 2-component 2-D GMM on (ensemble loss -log p(given),
   clean_score) — CSS's selection with the ensemble in place of the in-training network —
-  and confident-learning noise-rate pruning (selection.confident). Measured on
+  and confident-learning noise-rate pruning (scoring.confident). Measured on
   Fashion-MNIST (sym 20/50/80 %, asym 40 %) it beats both criteria alone, the paper's
   intersection and cleanlab's find_label_issues on F1 of noisy-label detection.
 - ``criteria``: CLIPCleaner's per-estimator consistency and per-class loss-GMM criteria,
@@ -34,17 +34,22 @@ from labelclean.selection.combine import (
     estimator_weights,
     parse_combine,
 )
-from labelclean.selection.confident import noise_rate_pass
+from labelclean.scoring.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
+from labelclean.selection.reliability import reliability_weights
 from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
 
 METHODS = ("ensemble", "criteria", "css")
 CRITERIA = ("consistency", "gmm")
+WEIGHTINGS = ("reliability", "fixed")
+FLAG_COUNTS = ("criteria", "noise-rate")
 
 
 @dataclass(frozen=True)
 class SelectionOptions:
     method: str = "ensemble"  # ensemble | criteria | css
+    weighting: str = "fixed"  # fixed (knn rule of estimator_weights) | reliability (estimated per dataset)
+    flag_count: str = "criteria"  # ensemble only: criteria (2-D GMM + confident learning) | noise-rate
     criteria: tuple[str, ...] = CRITERIA
     combine: str = "all"
     theta_cons: float = 0.8
@@ -72,6 +77,8 @@ class SelectionResult:
     notes: list[str] = field(default_factory=list)
     theta_outlier: float = 0.0  # the outlier threshold used
     weights: dict[str, float] = field(default_factory=dict)  # estimator weights in the ensemble
+    reliability: dict[str, float] = field(default_factory=dict)  # estimator -> truth-free reliability
+    estimated_noise_rate: float = 0.0  # confident-joint estimate on the ensemble probabilities
 
 
 def select_samples(
@@ -97,13 +104,17 @@ def select_samples(
     labels = np.asarray(labels, dtype=np.int64)
     _validate(labels, probs, n_classes, options)
     extra_clean = extra_clean or {}
-    weights = estimator_weights(labels, probs)
+    weights, reliability = _weights(labels, probs, options)
     score = clean_score(labels, probs, weights, list(extra_clean.values()))
+    ens = ensemble_probs(probs, weights)
+    eta = estimated_noise_rate(labels, ens)
     notes: list[str] = []
     if options.method == "css":
         passed, p_clean, more = _css_criteria(labels, probs, options)
+    elif options.method == "ensemble" and options.flag_count == "noise-rate":
+        passed, p_clean, more = {"ensemble:noise_rate": lowest_share_pass(score, eta)}, None, []
     elif options.method == "ensemble":
-        passed, p_clean, more = _ensemble_criteria(labels, ensemble_probs(probs, weights), score, options)
+        passed, p_clean, more = _ensemble_criteria(labels, ens, score, options)
     else:
         passed, p_clean, more = _paper_criteria(labels, probs, options), None, []
     notes += more
@@ -119,8 +130,16 @@ def select_samples(
     if options.fallback and labels.size:
         clean, notices = class_fallback(clean, labels, score, eligible=passed.get("duplicate_conflict"))
     result = _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options)
-    result.weights = weights
+    result.weights, result.reliability, result.estimated_noise_rate = weights, reliability, eta
     return result
+
+
+def _weights(labels, probs, options) -> tuple[dict[str, float], dict[str, float]]:
+    """Estimator weights (and reliabilities, empty for fixed weights)."""
+    if options.weighting == "fixed" or len(probs) == 1:
+        return estimator_weights(labels, probs), {}
+    rel = reliability_weights(labels, probs, n_classes=next(iter(probs.values())).shape[1])
+    return rel.weights, rel.reliability
 
 
 def _validate(labels, probs, n_classes, options) -> None:
@@ -130,6 +149,10 @@ def _validate(labels, probs, n_classes, options) -> None:
     if unknown:
         raise ValueError(f"unknown criteria {sorted(unknown)}; choose from {', '.join(CRITERIA)}")
     parse_combine(options.combine)
+    if options.weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {options.weighting!r}")
+    if options.flag_count not in FLAG_COUNTS:
+        raise ValueError(f"flag_count must be one of {', '.join(FLAG_COUNTS)}, got {options.flag_count!r}")
     if not probs:
         raise ValueError("at least one estimator's probabilities are needed")
     for name, p in probs.items():
@@ -162,14 +185,15 @@ def _ensemble_criteria(labels, ens, score, options):
 
 
 def _css_criteria(labels, probs, options):
-    if "logreg" not in probs:
-        raise ValueError("method css needs the logreg estimator (its loss is the first GMM dimension)")
+    induced = next((e for e in ("logreg", "robust") if e in probs), None)
+    if induced is None:
+        raise ValueError("method css needs the logreg or robust estimator (its loss is the first GMM dimension)")
     second = next((e for e in ("zeroshot", "deft", "knn") if e in probs), None)
     if second is None:
         raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
     notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
     res = css_posterior(
-        _given_loss(labels, probs["logreg"]), given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
+        _given_loss(labels, probs[induced]), given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
     )
     return {"css:p_clean": res.posterior >= options.css_eps}, res.posterior.astype(np.float32), notes + res.notes
 

@@ -77,8 +77,8 @@ class EmbedConfig:
 
 @dataclass
 class ScoreConfig:
-    estimators: Optional[str] = None  # comma-separated; None = every estimator the workdir allows
-    temperature: float = 0.07
+    estimators: Optional[str] = None  # comma-separated; None = the default estimators the workdir allows
+    temperature: Optional[float] = None  # zero-shot tau; None = 1 / the model's logit scale, else 0.07
     prompt_aggregation: str = "mean"  # mean | sum | mean-embedding
     folds: int = 5
     in_sample: bool = False
@@ -87,6 +87,7 @@ class ScoreConfig:
     knn_index: str = "auto"  # auto | exact | ivf
     knn_backend: str = "auto"  # auto | faiss | torch | numpy
     knn_nprobe: Optional[int] = None  # IVF lists visited per query; None = about 0.75 * sqrt(nlist)
+    robust_rounds: int = 1  # refits of the robust estimator on its trusted samples
     device: str = "auto"
     seed: int = 0
 
@@ -103,6 +104,8 @@ class SelectConfig:
     theta_outlier: Optional[float] = None  # None = min(2/K, half the median best probability)
     css_eps: float = 0.5
     css_per_class: bool = False
+    weighting: str = "fixed"  # fixed | reliability
+    flag_count: str = "criteria"  # method ensemble: criteria | noise-rate
     fallback: bool = True
     seed: int = 0
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import InputError
-from labelclean.evaluation.metrics import detection_metrics, per_class_metrics
+from labelclean.evaluation.metrics import detection_metrics, noise_rate_comparison, per_class_metrics
 from labelclean.stages.configs import EvaluateConfig
 from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.store.tables import load_classes, load_manifest
@@ -37,7 +37,7 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
     """Compare the selection with true labels."""
     with Timer() as t:
         wd.require(wd.selection, "select")
-        sel, _ = parquet_io.read_table(wd.selection, "selection")
+        sel, sel_meta = parquet_io.read_table(wd.selection, "selection")
         ids = sel["sample_id"].to_pylist()
         classes = load_classes(wd)
         truth_values = _truth(wd, cfg.truth, ids)
@@ -49,6 +49,7 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
         score = sel["clean_score"].fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)[keep]
         sugg = sel["suggested_label_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)[keep]
         metrics = detection_metrics(given, truth, clean, score, suggested=sugg)
+        metrics.update(noise_rate_comparison(given, truth, sel_meta.get("estimated_noise_rate")))
         metrics["per_class"] = per_class_metrics(given, truth, clean, [c.name for c in classes])
         metrics["without_truth"] = int((~known).sum())
         metrics["truth_not_a_class"] = int((truth < 0).sum())
@@ -134,6 +135,6 @@ def _to_ids(values: list, classes) -> np.ndarray:
 
 def summary_rows(metrics: dict) -> list[tuple[str, object]]:
     """(name, value) pairs for the human table."""
-    keys = ("n", "n_noisy", "noise_rate", "n_flagged", "flagged_precision", "flagged_recall", "flagged_f1",
+    keys = ("n", "n_noisy", "noise_rate", "estimated_noise_rate", "n_flagged", "flagged_precision", "flagged_recall", "flagged_f1",
             "kept_precision", "kept_recall", "auroc", "average_precision", "n_suggested", "relabel_accuracy")
     return [(k, "n/a" if metrics.get(k) is None else metrics[k]) for k in keys]

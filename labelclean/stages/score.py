@@ -10,7 +10,7 @@ order and are keyed by sample_id.
 from __future__ import annotations
 
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -21,7 +21,7 @@ from labelclean.core import console
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.stages.configs import ScoreConfig
-from labelclean.scoring import ESTIMATORS
+from labelclean.scoring import DEFAULT_ESTIMATORS, ESTIMATORS
 from labelclean.stages.configs import comma_list
 from labelclean.core.report import StageReport, Timer, config_dict
 from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
@@ -33,7 +33,7 @@ ENSEMBLE = "ensemble"
 def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:
     """The estimators to run, in canonical order; UsageError for unknown or impossible ones."""
     if requested is None or not requested.strip():
-        return [e for e in ESTIMATORS if has_text or e != "zeroshot"]
+        return [e for e in DEFAULT_ESTIMATORS if has_text or e != "zeroshot"]
     names = comma_list(requested)
     unknown = [n for n in names if n not in ESTIMATORS]
     if unknown:
@@ -56,6 +56,7 @@ class ScoreReport(StageReport):
     agreement: dict[str, float]  # estimator -> share of samples whose argmax is the given label
     estimator_info: dict[str, dict[str, Any]]  # estimator -> its settings and seconds
     model_id: Optional[str] = None
+    notes: list[str] = field(default_factory=list)  # warnings the user should read (also printed)
 
 
 def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
@@ -67,11 +68,12 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         classes = load_classes(wd)
         emb, dropped = _labelled(emb, len(classes))
         text = load_text(wd)
+        logit_scale = parquet_io.read_meta(wd.text).get("logit_scale") if text is not None else None
         estimators = resolve_estimators(cfg.estimators, text is not None)
-        probs, info = {}, {}
+        probs, info, shared = {}, {}, {}
         for est in estimators:
             with Timer() as te:
-                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg)
+                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
             info[est]["seconds"] = round(te.seconds, 3)
             console.info(f"{est}: {te.seconds:.1f}s")
         outputs = _write(wd, emb, probs, len(classes), cfg)
@@ -81,8 +83,29 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
         estimator_info=info, model_id=emb.model_id,
     )
+    report.notes = _domain_notes(report.agreement, emb.model_id)
+    for note in report.notes:
+        console.warn(note)
     wd.update_run("score", report.run_record(cfg))
     return report
+
+
+def _domain_notes(agreement: dict[str, float], model_id: str | None) -> list[str]:
+    """A warning when zero-shot agrees with the labels far less than an image-only estimator."""
+    from labelclean.scoring.quality import zero_shot_gap
+
+    gap = zero_shot_gap(agreement)
+    if gap is None:
+        return []
+    note = (f"zeroshot agrees with the given labels on {agreement['zeroshot']:.0%} of samples against "
+            f"{gap[1]:.0%} for {gap[0]}: the model's text side does not seem to know these images or class names, "
+            "so zero-shot scores are unreliable here")
+    if (model_id or "").split("@")[0] == "demo":
+        note += ("; the demo model only knows the demo domain (coloured shapes on cluttered backgrounds): "
+                 "use a real CLIP model (e.g. --model ViT-B-32) for your own data")
+    else:
+        note += "; try --descriptions, other --templates, or --estimators robust"
+    return [note]
 
 
 def _check_config(cfg: ScoreConfig) -> None:
@@ -96,8 +119,11 @@ def _check_config(cfg: ScoreConfig) -> None:
         raise UsageError(f"--knn-backend must be auto, faiss, torch or numpy, got {cfg.knn_backend!r}")
     if cfg.knn_nprobe is not None and cfg.knn_nprobe < 1:
         raise UsageError(f"--knn-nprobe must be >= 1, got {cfg.knn_nprobe}")
-    if not cfg.temperature > 0 or cfg.k < 1 or cfg.folds < 2 or (cfg.l2 is not None and cfg.l2 < 0):
+    if (cfg.temperature is not None and not cfg.temperature > 0) or cfg.k < 1 or cfg.folds < 2 or \
+            (cfg.l2 is not None and cfg.l2 < 0):
         raise UsageError("need --temperature > 0, --k >= 1, --folds >= 2 and --l2 >= 0")
+    if cfg.robust_rounds < 1:
+        raise UsageError(f"--robust-rounds must be >= 1, got {cfg.robust_rounds}")
 
 
 def _labelled(emb: Embedded, n_classes: int) -> tuple[Embedded, int]:
@@ -111,21 +137,46 @@ def _labelled(emb: Embedded, n_classes: int) -> tuple[Embedded, int]:
     return Embedded(emb.sample_ids[keep], emb.labels[keep], emb.X[keep], emb.canonical[keep], emb.model_id), int((~ok).sum())
 
 
-def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig) -> tuple[np.ndarray, dict]:
+def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, logit_scale=None,
+              shared: dict | None = None) -> tuple[np.ndarray, dict]:
+    """One estimator's (N, K) probabilities and its info; ``shared`` passes logreg's fit on to robust."""
+    shared = {} if shared is None else shared
     if est == "zeroshot":
-        from labelclean.scoring.zero_shot import class_probs
+        from labelclean.scoring.zero_shot import class_probs, resolve_temperature
 
-        missing = sorted(set(range(n_classes)) - set(text.class_ids.tolist()))
-        if missing:
-            raise WorkdirError(f"text.parquet has no prompt for class ids {missing[:10]}", "re-run `labelclean embed`")
-        p = class_probs(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=cfg.temperature,
+        _require_prompts(text, n_classes)
+        tau, source = resolve_temperature(cfg.temperature, logit_scale)
+        p = class_probs(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=tau,
                         aggregation=cfg.prompt_aggregation)
-        return p, {"prompts": int(len(text.class_ids))}
+        return p, {"prompts": int(len(text.class_ids)), "temperature": round(tau, 6), "temperature_from": source}
+    if est == "robust":
+        from labelclean.scoring.logreg import LogRegOptions
+        from labelclean.scoring.robust import robust_probs
+
+        res = robust_probs(emb.X, emb.labels, n_classes=n_classes, folds=cfg.folds, rounds=cfg.robust_rounds,
+                           seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2),
+                           first_pass=shared.get("logreg"))
+        for note in res.notes:
+            console.warn(note)
+        return res.probs, {"folds": cfg.folds, "l2": res.l2, "rounds": res.rounds, "trusted": int(res.trusted.sum())}
+    if est == "multimodal":
+        from labelclean.scoring.multimodal import MultimodalOptions, multimodal_probs
+        from labelclean.scoring.zero_shot import class_text_embeddings
+
+        class_text = None
+        if text is not None:
+            _require_prompts(text, n_classes)
+            class_text = class_text_embeddings(text.T, text.class_ids, n_classes)
+        res = multimodal_probs(emb.X, emb.labels, n_classes=n_classes, class_text=class_text, seed=cfg.seed,
+                               options=MultimodalOptions(k=cfg.k, backend=cfg.knn_backend))
+        return res.probs, {"search": res.search, "k": cfg.k, "text": class_text is not None}
     if est == "logreg":
         from labelclean.scoring.logreg import LogRegOptions, out_of_fold_probs
 
         res = out_of_fold_probs(emb.X, emb.labels, n_classes=n_classes, folds=cfg.folds, in_sample=cfg.in_sample,
                                 seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
+        if not cfg.in_sample:
+            shared["logreg"] = res  # robust's first pass is this very fit
         return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2,
                            "held_out_loss": {str(k): round(v, 5) for k, v in res.held_out_loss.items()}}
     from labelclean.scoring.knn import KnnOptions, knn_probs
@@ -135,6 +186,12 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig) -
     res = knn_probs(emb.X, emb.labels, n_classes=n_classes, groups=emb.canonical, seed=cfg.seed,
                     options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max, nprobe=cfg.knn_nprobe))
     return res.probs, {"search": res.method, "k": cfg.k}
+
+
+def _require_prompts(text, n_classes: int) -> None:
+    missing = sorted(set(range(n_classes)) - set(text.class_ids.tolist()))
+    if missing:
+        raise WorkdirError(f"text.parquet has no prompt for class ids {missing[:10]}", "re-run `labelclean embed`")
 
 
 def _write(wd: Workdir, emb: Embedded, probs: dict[str, np.ndarray], n_classes: int, cfg: ScoreConfig) -> list:

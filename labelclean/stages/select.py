@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from labelclean.store import parquet_io, schemas
 from labelclean.core.errors import UsageError, WorkdirError
-from labelclean.selection import CRITERIA, METHODS, SelectionOptions, SelectionResult, select_samples
+from labelclean.selection import CRITERIA, FLAG_COUNTS, METHODS, WEIGHTINGS, SelectionOptions, SelectionResult, select_samples
 from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.configs import SelectConfig, comma_list
@@ -32,14 +32,17 @@ class SelectReport(StageReport):
     stage: str = "select"
     method: str
     estimators: list[str]
+    weighting: str  # fixed | reliability
     weights: dict[str, float]  # estimator weights in the ensemble (also in selection.parquet's metadata)
+    reliability: dict[str, float]  # weighting reliability: each estimator's mixture share (metadata too)
     samples: int
     kept: int
     flagged: int
     relabel: int
     outliers: int
     theta_outlier: float
-    estimated_noise_rate: float
+    estimated_noise_rate: float  # confident-joint estimate on the ensemble probabilities (metadata too)
+    flagged_share: float  # flagged / samples
     per_class: list[dict[str, Any]]  # class, samples, flagged, rate
     confused_pairs: list[dict[str, Any]]  # given, suggested, count
     failed_criteria: dict[str, int]
@@ -84,6 +87,10 @@ def _options(cfg: SelectConfig) -> SelectionOptions:
         parse_combine(cfg.combine)
     except ValueError as e:
         raise UsageError(f"--combine: {e}") from e
+    if cfg.weighting not in WEIGHTINGS:
+        raise UsageError(f"--weighting must be one of {', '.join(WEIGHTINGS)}, got {cfg.weighting!r}")
+    if cfg.flag_count not in FLAG_COUNTS:
+        raise UsageError(f"--flag-count must be one of {', '.join(FLAG_COUNTS)}, got {cfg.flag_count!r}")
     for name in ("theta_cons", "theta_gmm", "theta_relabel", "css_eps"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(cfg, name)}")
@@ -164,7 +171,8 @@ def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None,
         schema=schemas.selection_schema(),
     )
     parquet_io.write_table(wd.selection, table, "selection", model_id=model_id, method=report.method,
-                           estimators=report.estimators, weights=report.weights)
+                           estimators=report.estimators, weights=report.weights, weighting=report.weighting,
+                           reliability=report.reliability, estimated_noise_rate=report.estimated_noise_rate)
 
 
 def _report(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> SelectReport:
@@ -175,9 +183,12 @@ def _report(labels, res: SelectionResult, classes: list[str], estimators: list[s
         counts=counts, **counts,
         method=cfg.method,
         estimators=estimators,
+        weighting=cfg.weighting,
         weights={e: round(w, 4) for e, w in res.weights.items()},
+        reliability={e: round(r, 4) for e, r in res.reliability.items()},
         theta_outlier=round(res.theta_outlier, 6),
-        estimated_noise_rate=float(flagged.mean()) if labels.size else 0.0,
+        estimated_noise_rate=round(float(res.estimated_noise_rate), 6),
+        flagged_share=float(flagged.mean()) if labels.size else 0.0,
         per_class=per_class_flag_rate(labels, res.clean, classes),
         confused_pairs=confused_pairs(labels, res.suggested, flagged, classes),
         failed_criteria=_failed_counts(res.failed),

@@ -68,3 +68,11 @@ def test_unknown_truth_column_lists_the_extra_columns(selected):
 def test_missing_truth_file(selected, tmp_path):
     r = runner.invoke(app, ["evaluate", "-w", str(selected.root), "--truth", str(tmp_path / "nope.csv")])
     assert r.exit_code == 1 and "does not exist" in r.stderr
+
+
+def test_evaluate_reports_the_estimated_beside_the_true_noise_rate(selected):
+    r = runner.invoke(app, ["evaluate", "-w", str(selected.root), "--truth", "clean_label", "--json"])
+    m = json.loads(r.stdout)
+    assert m["true_noise_rate"] == 0.25 and 0.15 < m["estimated_noise_rate"] < 0.4  # the confident joint over-counts a little
+    assert m["noise_rate_error"] == pytest.approx(m["estimated_noise_rate"] - 0.25)
+    assert "estimated_noise_rate" in r.stderr

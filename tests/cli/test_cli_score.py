@@ -25,7 +25,7 @@ def _wd(path, text=True, n=400, k=4, seed=0):
 
 def test_score_writes_probs_and_scores(tmp_path):
     wd = _wd(tmp_path / "w")
-    result = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    result = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot,logreg,knn", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["summary"]["estimators"] == ["zeroshot", "logreg", "knn"]
@@ -43,7 +43,7 @@ def test_from_features_workdir_skips_zeroshot_and_refuses_it(tmp_path):
     wd = _wd(tmp_path / "w", text=False)
     ok = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["summary"]["estimators"] == ["logreg", "knn"]
+    assert json.loads(ok.stdout)["summary"]["estimators"] == ["robust"]  # the default minus zeroshot
     bad = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot"])
     assert bad.exit_code == 2
     assert "needs prompt embeddings" in bad.stderr and "text.parquet" in bad.stderr
@@ -102,3 +102,58 @@ def test_duplicates_share_probabilities(tmp_path):
 def test_help_has_an_example(cmd):
     r = runner.invoke(app, [cmd, "--help"])
     assert r.exit_code == 0 and "Example:" in r.stdout
+
+
+def _set_logit_scale(wd, scale):
+    from labelclean.store import parquet_io
+
+    table, meta = parquet_io.read_table(wd.text, "text")
+    extra = {k: v for k, v in meta.items() if k not in ("table", "schema_version", "model_id")}
+    parquet_io.write_table(wd.text, table, "text", meta["model_id"], **{**extra, "logit_scale": scale})
+
+
+def test_default_estimators_are_zeroshot_and_robust(tmp_path):
+    wd = _wd(tmp_path / "w")
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--json"])
+    assert json.loads(r.stdout)["summary"]["estimators"] == ["zeroshot", "robust"]
+    assert sorted(p.name for p in wd.probs_dir.iterdir()) == ["robust.parquet", "zeroshot.parquet"]
+
+
+def test_zeroshot_temperature_defaults_to_the_models_logit_scale_and_is_recorded(tmp_path):
+    wd = _wd(tmp_path / "w")
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot", "--json"])
+    info = json.loads(r.stdout)["summary"]["estimator_info"]["zeroshot"]
+    assert (info["temperature"], info["temperature_from"]) == (0.07, "default")  # no logit scale recorded
+    _set_logit_scale(wd, 100.0)
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot", "--json"])
+    info = json.loads(r.stdout)["summary"]["estimator_info"]["zeroshot"]
+    assert (info["temperature"], info["temperature_from"]) == (0.01, "model")
+    sharp = pq.read_table(wd.probs_dir / "zeroshot.parquet")["probs"].to_pylist()
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot", "--temperature", "0.07", "--json"])
+    info = json.loads(r.stdout)["summary"]["estimator_info"]["zeroshot"]
+    assert (info["temperature"], info["temperature_from"]) == (0.07, "option")
+    soft = pq.read_table(wd.probs_dir / "zeroshot.parquet")["probs"].to_pylist()
+    assert np.max(sharp, axis=1).mean() > np.max(soft, axis=1).mean()
+    assert wd.stage_record("score")["summary"]["estimator_info"]["zeroshot"]["temperature"] == 0.07
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_robust_and_multimodal_estimators_run_and_rank_noise(tmp_path, text):
+    from labelclean.evaluation.metrics import roc_auc
+
+    wd = _wd(tmp_path / "w", text=text)
+    r = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "robust,multimodal", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["estimators"] == ["robust", "multimodal"]
+    assert s["estimator_info"]["multimodal"]["text"] is text
+    assert s["estimator_info"]["robust"]["rounds"] == 1 and 0 < s["estimator_info"]["robust"]["trusted"] < 400
+    scores = pq.read_table(wd.scores).to_pydict()
+    manifest = pq.read_table(wd.manifest).to_pydict()
+    truth = dict(zip(manifest["sample_id"], manifest["clean_label"]))
+    names = sorted(set(manifest["label"]))
+    correct = np.array([names[y] == truth[sid] for sid, y in zip(scores["sample_id"], scores["label_id"])])
+    for est in ("robust", "multimodal"):
+        assert roc_auc(correct, np.array(scores[f"{est}_p_given"])) > 0.9, est
+    bad = runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "robust", "--robust-rounds", "0"])
+    assert bad.exit_code == 2 and "--robust-rounds must be >= 1, got 0" in bad.stderr

@@ -29,7 +29,7 @@ def scored(tmp_path):
     wd = make_workdir(tmp_path / "w", X, noisy, d.class_names, T=d.T, prompt_class_ids=d.prompt_class_ids,
                       sample_ids=ids, duplicate_of=dup,
                       extras={"clean_label": [d.class_names[i] for i in d.labels]})
-    assert runner.invoke(app, ["score", "-w", str(wd.root)]).exit_code == 0
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "zeroshot,logreg,knn"]).exit_code == 0
     wd.conflict = (ids[0], ids[other])
     return wd
 
@@ -146,7 +146,31 @@ def test_select_before_score(tmp_path):
 def test_css_without_zeroshot_uses_knn_and_says_so(tmp_path):
     d = make_clustered(200, dim=8, n_classes=3, seed=0)
     wd = make_workdir(tmp_path / "w", d.X, d.labels, d.class_names)
-    assert runner.invoke(app, ["score", "-w", str(wd.root)]).exit_code == 0
+    assert runner.invoke(app, ["score", "-w", str(wd.root), "--estimators", "logreg,knn"]).exit_code == 0
     r = runner.invoke(app, ["select", "-w", str(wd.root), "--method", "css", "--json"])
     assert r.exit_code == 0
     assert any("used knn" in n for n in json.loads(r.stdout)["summary"]["notes"])
+
+
+def test_reliability_weights_are_reported_and_stored(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--weighting", "reliability", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["weighting"] == "reliability" and set(s["weights"]) == {"zeroshot", "logreg", "knn"}
+    assert abs(sum(s["weights"].values()) - 1) < 1e-3
+    # mixture shares; the uniform "wrong label" component has the rest
+    assert 0.6 < sum(s["reliability"].values()) <= 1.0 and max(s["weights"], key=s["weights"].get) == "logreg"
+    meta = parquet_io.read_meta(scored.selection)
+    assert set(meta["weights"]) == {"zeroshot", "logreg", "knn"} and meta["reliability"]
+    assert 0.1 < meta["estimated_noise_rate"] < 0.3 and s["estimated_noise_rate"] == round(meta["estimated_noise_rate"], 6)
+
+
+def test_noise_rate_flag_count_flags_the_estimated_share(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--flag-count", "noise-rate", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["flagged"] == round(s["estimated_noise_rate"] * 400)
+    bad = runner.invoke(app, ["select", "-w", str(scored.root), "--weighting", "votes"])
+    assert bad.exit_code == 2 and "--weighting must be one of reliability, fixed, got 'votes'" in bad.stderr
+    bad = runner.invoke(app, ["select", "-w", str(scored.root), "--method", "css", "--flag-count", "noise-rate"])
+    assert bad.exit_code == 2 and "--flag-count" in bad.stderr

@@ -71,7 +71,7 @@ def test_a_new_option_needs_only_its_entry_and_its_field(monkeypatch):
     assert "--knn-metric" in help_text and "[default: cosine]" in help_text
     r = runner.invoke(app, ["--knn-metric", "dot", "--k", "3"])
     assert r.exit_code == 0, r.output
-    assert (seen["cfg"].knn_metric, seen["cfg"].k, seen["cfg"].temperature) == ("dot", 3, 0.07)
+    assert (seen["cfg"].knn_metric, seen["cfg"].k, seen["cfg"].temperature) == ("dot", 3, None)
 
 
 def test_given_config_leaves_unoffered_fields_at_their_defaults():

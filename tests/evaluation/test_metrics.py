@@ -44,3 +44,11 @@ def test_nothing_flagged_nothing_noisy():
     m = detection_metrics(np.array([0, 1]), np.array([0, 1]), np.array([True, True]), np.array([0.9, 0.8]))
     assert m["flagged_precision"] is None and m["flagged_recall"] is None and m["flagged_f1"] is None
     assert m["auroc"] is None and m["kept_precision"] == 1.0 and m["relabel_accuracy"] is None
+
+
+def test_noise_rate_comparison_reports_estimate_truth_and_signed_error():
+    from labelclean.evaluation.metrics import noise_rate_comparison
+
+    out = noise_rate_comparison(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), 0.3)
+    assert out == {"estimated_noise_rate": 0.3, "true_noise_rate": 0.25, "noise_rate_error": pytest.approx(0.05)}
+    assert noise_rate_comparison(np.array([0]), np.array([0]), None)["noise_rate_error"] is None

@@ -68,3 +68,21 @@ def test_errors():
         class_probs(X, T, PCID, aggregation="max")
     with pytest.raises(ValueError, match="temperature"):
         class_probs(X, T, PCID, temperature=0)
+
+
+def test_temperature_comes_from_the_option_then_the_model_then_clipcleaner():
+    from labelclean.scoring.zero_shot import resolve_temperature
+
+    assert resolve_temperature(0.05, 100.0) == (0.05, "option")
+    assert resolve_temperature(None, 100.0) == (pytest.approx(0.01), "model")
+    assert resolve_temperature(None, None) == (0.07, "default")
+    assert resolve_temperature(None, float("nan")) == (0.07, "default")
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        resolve_temperature(0.0, None)
+
+
+def test_a_lower_temperature_sharpens_but_keeps_the_ranking():
+    sharp = class_probs(X, T, PCID, temperature=0.01)
+    soft = class_probs(X, T, PCID, temperature=0.07)
+    np.testing.assert_array_equal(sharp.argmax(axis=1), soft.argmax(axis=1))
+    assert sharp.max(axis=1).min() > soft.max(axis=1).min()

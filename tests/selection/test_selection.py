@@ -11,7 +11,7 @@ from labelclean.scoring.logreg import out_of_fold_probs
 from labelclean.scoring.zero_shot import class_probs
 from labelclean.selection import SelectionOptions, select_samples
 from labelclean.selection.combine import class_fallback, combine, estimator_weights, parse_combine
-from labelclean.selection.confident import confident_joint, noise_rate_pass
+from labelclean.scoring.confident import confident_joint, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
 from labelclean.selection.suggest import duplicate_conflicts, suggest_labels
 

@@ -46,7 +46,7 @@ def test_text_features_round_trip_enables_zero_shot(tmp_path, exported):
     np.testing.assert_allclose(back.T, text.T, atol=1e-6)
     assert rep.summary["text_features"] == str(txt) and rep.summary["text"]["prompts"] == len(text.prompts)
     assert wd.read_run()["model"]["text_features_sha256"]
-    assert run_score(wd, ScoreConfig()).summary["estimators"] == ["zeroshot", "logreg", "knn"]
+    assert run_score(wd, ScoreConfig()).summary["estimators"] == ["zeroshot", "robust"]
 
 
 def test_npy_text_features_with_prompts_file(tmp_path, exported):

@@ -50,3 +50,26 @@ def noise_rate_pass(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
             margin = probs[idx, j] - probs[idx, i]
             keep[idx[np.argsort(-margin, kind="stable")[:m]]] = False
     return keep
+
+
+def estimated_noise_rate(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Share of wrong labels estimated from the confident joint: 1 - trace(C) / N, in [0, 1]."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0 or probs.shape[1] < 2:
+        return 0.0
+    joint = confident_joint(labels, probs)
+    return float(np.clip(1.0 - np.trace(joint) / labels.size, 0.0, 1.0))
+
+
+def lowest_share_pass(score: np.ndarray, share: float) -> np.ndarray:
+    """(N,) bool, True = kept: all but the round(share * N) lowest-scored samples (ties: earliest kept).
+
+    ``score`` is higher = more likely clean, so the flagged set tracks an estimated noise rate.
+    """
+    score = np.asarray(score)
+    n = score.shape[0]
+    m = int(round(float(np.clip(share, 0.0, 1.0)) * n))
+    keep = np.ones(n, dtype=bool)
+    if m:
+        keep[np.argsort(score, kind="stable")[:m]] = False
+    return keep

@@ -1,0 +1,114 @@
+"""A noise-robust induced classifier: out-of-fold logistic regression refitted on the samples it trusts.
+
+Pass 1 is the ordinary out-of-fold estimator (``logreg.out_of_fold_probs``). Its
+probabilities select a trusted subset: samples that survive confident-learning
+noise-rate pruning (``scoring.confident.noise_rate_pass``) and whose given label is
+the pass-1 argmax. Pass 2 reuses pass 1's penalty and refits one model per fold on the
+trusted samples *of the other folds*, then scores every sample of the held-out fold,
+so a sample's own (possibly wrong) label never enters the model that scores it. At
+heavy noise the pass-1 model has learnt part of the noise; the refit forgets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labelclean.scoring.linear import fit
+from labelclean.scoring.logreg import LogRegOptions, LogRegResult, out_of_fold_probs, stratified_folds
+
+MIN_TRUSTED_PER_CLASS = 2  # a class with fewer trusted samples in a fit keeps all its samples there
+
+
+@dataclass
+class RobustResult:
+    probs: np.ndarray  # (N, K) float32, higher = more likely that class
+    first_pass: np.ndarray  # (N, K) float32, pass-1 probabilities
+    l2: float  # penalty used in both passes
+    trusted: np.ndarray  # (N,) bool: samples the refit was allowed to learn from
+    rounds: int  # refits done
+    notes: list[str] = field(default_factory=list)
+
+
+def robust_probs(
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    folds: int = 5,
+    rounds: int = 1,
+    seed: int = 0,
+    device: str = "auto",
+    options: LogRegOptions = LogRegOptions(),
+    first_pass: LogRegResult | None = None,
+) -> RobustResult:
+    """p(k | x) from an out-of-fold logistic regression refitted on trusted samples.
+
+    Parameters
+    ----------
+    X : (N, D) float32 embeddings.
+    labels : (N,) given (possibly noisy) class ids in [0, K).
+    folds : stratified folds (>= 2) of both passes.
+    rounds : refits after pass 1 (each one selects the trusted set from the previous
+        round's probabilities); 0 returns pass 1 unchanged.
+    seed, device, options : as ``logreg.out_of_fold_probs``.
+    first_pass : the result of ``out_of_fold_probs`` with the same arguments, when already
+        computed (the logreg estimator): pass 1 is then not fitted again.
+
+    Returns
+    -------
+    RobustResult: probs (N, K) float32, higher = more likely that class; every row is
+    out-of-fold for its own sample.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds}")
+    first = first_pass or out_of_fold_probs(X, labels, n_classes=n_classes, folds=folds, seed=seed, device=device,
+                                            options=options)
+    probs, trusted, notes = first.probs, np.ones(labels.size, dtype=bool), []
+    if np.unique(labels).size < 2:
+        return RobustResult(probs, first.probs, first.l2, trusted, 0, notes)
+    assignment = stratified_folds(labels, folds, np.random.default_rng(seed + 1))
+    for _ in range(rounds):
+        trusted = trusted_samples(labels, probs)
+        probs = _refit(X, labels, trusted, assignment, folds, n_classes, first.l2, device, options, notes)
+    return RobustResult(probs, first.probs, first.l2, trusted, rounds, notes)
+
+
+def trusted_samples(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """(N,) bool: not pruned by confident learning and labelled with the argmax class."""
+    from labelclean.scoring.confident import noise_rate_pass
+
+    return noise_rate_pass(labels, probs) & (probs.argmax(axis=1) == labels)
+
+
+def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options, notes) -> np.ndarray:
+    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    init = None
+    for f in range(folds):
+        held = np.flatnonzero(assignment == f)
+        if held.size == 0:
+            continue
+        train = _with_thin_classes(labels, trusted, assignment != f, n_classes, notes)
+        model = fit(X[train], labels[train], n_classes=n_classes, device=device, l2=l2, max_iter=options.max_iter,
+                    tol=options.tol, init=init)
+        init = model
+        out[held] = model.predict_proba(X[held])
+    return out
+
+
+def _with_thin_classes(labels, trusted, in_fold, n_classes, notes) -> np.ndarray:
+    """Trusted samples of the fitting folds, plus every sample of a class left with too few."""
+    keep = trusted & in_fold
+    counts = np.bincount(labels[keep], minlength=n_classes)
+    present = np.bincount(labels[in_fold], minlength=n_classes) > 0
+    thin = np.flatnonzero(present & (counts < MIN_TRUSTED_PER_CLASS))
+    if thin.size:
+        keep |= in_fold & np.isin(labels, thin)
+        note = f"robust refit: classes {thin[:10].tolist()} had < {MIN_TRUSTED_PER_CLASS} trusted samples; kept all of theirs"
+        if note not in notes:
+            notes.append(note)
+    return np.flatnonzero(keep)
