@@ -100,6 +100,7 @@ class Workdir:
     #   .lock                  the writer lock: held by every stage that writes the workdir
     #   .lock-shard-IIIII      one per embed shard, held while that shard runs
     #   .lock-run-json         serialises run.json updates (milliseconds; blocking)
+    #   .lock-gate             serialises taking the locks above (milliseconds; blocking)
     #   .lock.pid              the pid of the writer-lock holder, for the error message
     @contextlib.contextmanager
     def lock(self, shard: int | None = None) -> Iterator[None]:
@@ -107,23 +108,37 @@ class Workdir:
 
         Without ``shard``: the writer lock, exclusive, plus every shard lock, so no
         `embed --shard` runs meanwhile. With ``shard`` (embed --shard I/N): only the lock of
-        shard I (the writer lock is taken for a moment to get it, so none can start while a
-        writer holds the workdir): the shards of one workdir run side by side while every
-        other writer is refused.
+        shard I, taken only while no writer holds the workdir: the shards of one workdir run
+        side by side while every other writer is refused. Both look and take under the gate
+        lock (held for milliseconds, waited for), so shards started at the same moment never
+        refuse each other.
         """
         self.ensure()
         with contextlib.ExitStack() as stack:
-            if shard is None:
-                stack.enter_context(self._try(self.lock_file.name, self._in_use))
-                atomic_write_text(self.root / ".lock.pid", str(os.getpid()))
-                for path in sorted(self.root.glob(".lock-shard-*")):
-                    msg = f"work directory {self.root} is in use: shard {int(path.name[12:])} is being embedded"
-                    stack.enter_context(self._try(path.name, lambda m=msg: m + " by another process"))
-            else:
-                with self._try(self.lock_file.name, self._in_use):
+            with self._gate():
+                if shard is None:
+                    stack.enter_context(self._try(self.lock_file.name, self._in_use))
+                    atomic_write_text(self.root / ".lock.pid", str(os.getpid()))
+                    for path in sorted(self.root.glob(".lock-shard-*")):
+                        msg = f"work directory {self.root} is in use: shard {int(path.name[12:])} is being embedded"
+                        stack.enter_context(self._try(path.name, lambda m=msg: m + " by another process"))
+                else:
+                    with self._try(self.lock_file.name, self._in_use):
+                        pass  # no writer holds the workdir
                     msg = f"shard {shard} of {self.root} is already being embedded by another process"
                     stack.enter_context(self._try(f".lock-shard-{shard:05d}", lambda: msg))
             yield
+
+    @contextlib.contextmanager
+    def _gate(self) -> Iterator[None]:
+        from filelock import Timeout
+
+        try:
+            with new_file_lock(self.root / ".lock-gate", timeout=30):
+                yield
+        except Timeout as e:
+            raise WorkdirError(f"work directory {self.root}: no lock could be taken within 30 s",
+                               "check that its file system supports file locks") from e
 
     def _in_use(self) -> str:
         try:

@@ -82,3 +82,28 @@ def test_shard_locks(tmp_path):
         with pytest.raises(WorkdirError, match="in use by another labelclean process"):
             with wd.lock(shard=1):
                 pass
+
+
+def _take_shard(path, index, barrier, results):
+    barrier.wait(10)
+    try:
+        for _ in range(100):  # many take/release rounds at once: any refusal is a race
+            with Workdir(path).lock(shard=index):
+                pass
+        results.put((index, "ok"))
+    except WorkdirError as e:
+        results.put((index, str(e)))
+
+
+def test_shards_started_at_the_same_moment_never_refuse_each_other(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    n = 6
+    barrier, results = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_take_shard, args=(tmp_path / "w", i, barrier, results)) for i in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert sorted(results.get(timeout=5) for _ in range(n)) == [(i, "ok") for i in range(n)]
