@@ -151,7 +151,7 @@ def _subset(images: list[Path], dest: Path, n: int) -> Path:
     for src in images[:: max(1, len(images) // n)][:n]:
         link = dest / src.parent.name / src.name
         link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(src)
+        os.link(src, link)  # a hard link: discovery refuses symlinks leading out of the data root
     return dest
 
 
