@@ -132,8 +132,11 @@ OPTIONS: dict[str, Opt] = {
     "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, robust (logreg refitted "
                        "on the samples it trusts), knn, multimodal (LEMoN-style image and text neighbours) "
                        "(default: zeroshot, robust, those the workdir allows; zeroshot needs prompt "
-                       "embeddings); select also takes deft when W/deft.parquet exists.",
+                       "embeddings); select also takes deft and css when `train` wrote W/deft.parquet or W/css.parquet.",
                        feeds=("score.estimators", "select.estimators"), pipeline=True),
+    "prompts": _opt("--prompts", help="Zero-shot prompts: the ones `embed` encoded (default), or learned:css / "
+                    "learned:deft, the prompts `train --method css` (or DeFT's positive prompts) learned, read from "
+                    "W/prompts/<method>.parquet.", feeds="score.prompts", pipeline=True),
     "temperature": _opt("--temperature", help="Zero-shot temperature tau in exp(cos/tau) (default: 1 / the model's "
                         "learned logit scale, 0.01 for released CLIP models; 0.07, CLIPCleaner's, when the model "
                         "has none). The value used is recorded in run.json.", feeds="score.temperature"),
@@ -322,7 +325,7 @@ OPTIONS: dict[str, Opt] = {
     # predict
     "predict_data": _opt(help="Image folder (class folders or plain images) or a manifest.", feeds="predict.data",
                          argument=True, param="data"),
-    "predict_method": _opt("--method", help="mixfix or deft (default: the only trained model in W/train/).",
+    "predict_method": _opt("--method", help="mixfix, deft or css (default: the only trained model in W/train/).",
                            feeds="predict.method"),
     "predict_out": _opt("--out", help="Predictions CSV (default: W/train/<method>/predictions.csv).",
                         feeds="predict.out"),

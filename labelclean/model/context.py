@@ -105,6 +105,7 @@ class CoopPrompts(nn.Module):
 
     def __init__(self, clip: nn.Module, tokenizer: Any, prompt_names: Sequence[str], n_ctx: int = 16):
         super().__init__()
+        clip.requires_grad_(False)  # both towers stay frozen; only the context learns
         self.text = TextTower(clip)
         self.template = ContextTemplate(self.text, tokenizer, prompt_names, n_ctx)
         device = self.text.token_embedding.weight.device

@@ -12,6 +12,7 @@ import torch
 from labelclean.core import console
 from labelclean.store import parquet_io, schemas
 from labelclean.store.workdir import atomic_path
+from labelclean.train.common.learned import output_path, write_learned_prompts
 
 
 def write_scores(ctx: Any, final: dict, encoder: Any) -> list[Path]:
@@ -33,21 +34,13 @@ def write_scores(ctx: Any, final: dict, encoder: Any) -> list[Path]:
         },
         schema=schemas.css_schema(k),
     )
-    path, mid = _where(ctx, encoder, ctx.wd.css, "css_scores.parquet")
+    path, mid = output_path(ctx, encoder, ctx.wd.css, "css_scores.parquet")
     cfg = ctx.cfg
     parquet_io.write_table(path, table, "css", model_id=mid, clean_rule=f"p_clean >= {cfg.css_eps}",
                            css_eps=cfg.css_eps, per_class=cfg.css_per_class, prompt_training=cfg.prompt_training,
                            epochs=cfg.epochs, gmm=final["fit"])
     console.info(f"CSS: {final['n_x']} of {int(pool.sum())} samples in the final clean set X; wrote {path}")
     return [path]
-
-
-def _where(ctx: Any, encoder: Any, workdir_path: Path, own_name: str) -> tuple[Path, str]:
-    from labelclean.store.tables import model_id
-
-    if ctx.data.source == "workdir":
-        return workdir_path, model_id(ctx.wd)
-    return ctx.out_dir / own_name, encoder.model_id
 
 
 def save_prompts(ctx: Any, prompts: Any, encoder: Any) -> list[Path]:
@@ -64,22 +57,3 @@ def save_prompts(ctx: Any, prompts: Any, encoder: Any) -> list[Path]:
     label = f"learned:css ({ctx.cfg.prompt_training}, {ctx.cfg.ctx_tokens} context vectors)"
     outputs.append(write_learned_prompts(ctx, "css", text, label, encoder))
     return outputs
-
-
-def write_learned_prompts(ctx: Any, method: str, text: np.ndarray, label: str, encoder: Any) -> Path:
-    """prompts/<method>.parquet (workdir pools) or train/<method>/prompts.parquet: one row per class."""
-    classes = ctx.data.classes
-    table = pa.table(
-        {
-            "class_id": pa.array([c.id for c in classes], pa.int32()),
-            "class_name": pa.array([c.name for c in classes], pa.string()),
-            "prompt": pa.array([f"{label}: {c.prompt_name}" for c in classes], pa.string()),
-            "source": pa.array([label] * len(classes), pa.string()),
-            "embedding": parquet_io.fixed_list(text.astype(np.float32), pa.float32()),
-        },
-        schema=schemas.learned_prompts_schema(text.shape[1]),
-    )
-    path, mid = _where(ctx, encoder, ctx.wd.learned_prompts(method), "prompts.parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parquet_io.write_table(path, table, "learned_prompts", model_id=mid, method=method)
-    return path
