@@ -17,6 +17,8 @@ from labelclean.store.schemas import css_schema
 from labelclean.train.css.method import (
     css_split, fixmatch_loss, given_loss, masked_ce, nt_xent, split_quality, uniform_prior,
 )
+from imagegen import make_image_folder
+from labelclean.stages.predict import PredictConfig, run_predict
 from trainkit import make_train_workdir
 
 
@@ -334,8 +336,12 @@ def test_css_run_writes_metrics_css_parquet_and_learned_prompts(tmp_path, tiny_m
     record = json.loads(td.wd.run_json.read_text())["stages"]["train_css"]["config"]
     assert record["lambda_u"] == 0.5 and record["pretrain_epochs"] == 1 and record["prompt_training"] == "sl"
     assert (td.wd.train_dir / "css" / "model.json").exists()
+    data = make_image_folder(tmp_path / "new", {"apple": 2, "banana": 2, "cherry": 2})
+    pred = run_predict(td.wd, PredictConfig(data=data, method="css", device="cpu"))  # the saved network
+    assert pred.counts == {"images": 6, "predicted": 6, "failed": 0}
 
 
+@pytest.mark.slow
 def test_css_ssl_prompts_and_reviewer_decisions(tmp_path, tiny_model):
     from trainkit import write_decisions
 
