@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--prompt-training", default="sl", choices=("sl", "ssl", "none"))
     ap.add_argument("--work", type=Path, default=None, help="folder for the workdirs (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--resume", action="store_true", help="reuse --work's data and workdirs and continue interrupted "
+                    "trainings (`train --resume`: bit-exact)")
     args = ap.parse_args()
 
     import torch
@@ -80,17 +82,21 @@ def one_seed(root: Path, seed: int, args) -> dict:
     from labelclean.stages.train import TrainConfig, run_train
     from labelclean.store.workdir import Workdir
 
-    train = make_demo_dataset(root / "train", size=args.size, noise=args.noise, seed=seed, domain=args.domain,
-                              overwrite=True)
-    test = make_demo_dataset(root / "test", size=args.size, noise=0.0, seed=10_000 + seed, domain=args.domain,
-                             overwrite=True)
     wd = Workdir(root / "w")
-    run_embed(wd, EmbedConfig(data=train.truth_csv, root=train.images_dir, model=model_spec(), device="cpu"))
-    run_score(wd, ScoreConfig(seed=seed))
+    reuse = args.resume and wd.selection.exists()
+    train = make_demo_dataset(root / "train", size=args.size, noise=args.noise, seed=seed, domain=args.domain,
+                              overwrite=True) if not reuse else None
+    test = make_demo_dataset(root / "test", size=args.size, noise=0.0, seed=10_000 + seed, domain=args.domain,
+                             overwrite=True) if not reuse else None
+    if not reuse:
+        run_embed(wd, EmbedConfig(data=train.truth_csv, root=train.images_dir, model=model_spec(), device="cpu"))
+        run_score(wd, ScoreConfig(seed=seed))
     select = run_select(wd, SelectConfig(seed=seed)).summary
     common = dict(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
-                  lr=args.lr, schedule="cosine", device="cpu", seed=seed, val=test.images_dir)
-    out = {"seed": seed, "n_flipped": train.n_flipped, "selection_kept": select["kept"]}
+                  lr=args.lr, schedule="cosine", device="cpu", seed=seed, val=root / "test" / "images",
+                  resume=args.resume)
+    out = {"seed": seed, "n_flipped": select["samples"] - _correct(root / "train" / "truth.csv"),
+           "selection_kept": select["kept"]}
     for method, extra in (("mixfix", {}), ("css", {"warmup": args.warmup, "pretrain_epochs": 0,
                                                   "prompt_training": args.prompt_training})):
         t = time.perf_counter()
@@ -101,6 +107,13 @@ def one_seed(root: Path, seed: int, args) -> dict:
                                                 "x_precision_final", "x_recall_final") if method == "css"}}
     out["load"] = _load()
     return out
+
+
+def _correct(truth_csv: Path) -> int:
+    import csv
+
+    with open(truth_csv, newline="", encoding="utf-8") as f:
+        return sum(r["label"] == r["clean_label"] for r in csv.DictReader(f))
 
 
 def _load() -> str:

@@ -99,7 +99,7 @@ class CoopPrompts(nn.Module):
     """CSS's learned prompts: M context vectors shared across classes, frozen CLIP text tower.
 
     The first ``min(M, 4)`` vectors start as the token embeddings of "a photo of a", the rest
-    as N(0, 0.02) (css.md section 1.4). ``forward()`` returns the (K, D) L2-normalised class
+    as N(0, 0.02). ``forward()`` returns the (K, D) L2-normalised class
     text features; only ``ctx`` has gradients.
     """
 

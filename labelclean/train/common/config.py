@@ -20,14 +20,14 @@ PROMPT_TRAININGS = ("ssl", "sl", "none")  # CSS prompts: L^P_X + lambda_u L^P_U,
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mixfix": {"backbone": "preact_resnet18", "epochs": 300, "batch_size": 128, "lr": 0.02, "schedule": "step"},
     "deft": {"backbone": "clip", "epochs": 10, "batch_size": 64, "lr": 0.03, "schedule": "cosine", "warmup": 1},
-    # CSS: the paper's CIFAR schedule (css.md section 2): 10 warm-up + 300 epochs, lr 0.02 / 10 after
+    # CSS: the paper's CIFAR schedule (its section 4.1): 10 warm-up + 300 epochs, lr 0.02 / 10 after
     # 150 of them, batch 128, PreAct ResNet-18, 800 epochs of contrastive pre-training from scratch.
     "css": {"backbone": "preact_resnet18", "epochs": 310, "batch_size": 128, "lr": 0.02, "schedule": "step",
             "warmup": 10},
 }
 CSS_PRETRAIN_FROM_SCRATCH = 800  # --pretrain-epochs default when the backbone starts from random weights
 
-# `--preset`: the paper's three schedules (css.md section 2). --epochs counts the warm-up epochs too,
+# `--preset`: the CSS paper's three schedules (its section 4.1). --epochs counts the warm-up epochs too,
 # milestones are 0-based epochs at which the lr is divided by 10. Values the paper leaves open are
 # marked; an option given explicitly overrides its preset value.
 PRESETS: dict[str, dict[str, Any]] = {

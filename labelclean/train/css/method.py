@@ -1,6 +1,6 @@
 """CSS (collaborative sample selection): the per-epoch split and the network's losses.
 
-Split (css.md section 1.3). For every pool sample, omega_i = [l_i, p_i] with l_i the
+Split (the CSS paper's eqs. 1-6). For every pool sample, omega_i = [l_i, p_i] with l_i the
 cross-entropy of the given label under the current network (min-max normalised inside
 `labelclean.selection.criteria.css_posterior`, lower = cleaner) and p_i the CLIP probability of
 the given label under the current prompts (higher = cleaner). A seeded two-component 2-D GMM
@@ -9,7 +9,7 @@ checked against the higher p mean (a degenerate fit falls back to a 1-D loss GMM
 --method css` does). X = {posterior >= eps}, U = the rest; a class left with no sample in X gets
 its best-posterior samples back (`labelclean.selection.combine.class_fallback`).
 
-Network losses for one batch (css.md section 1.5; torch):
+Network losses for one batch (the paper's eq. 7, 10, 12-14; torch):
 
     L = L_X + lambda_u L_U + lambda_c L_con + lambda_r L_reg
 

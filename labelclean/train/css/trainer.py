@@ -1,4 +1,4 @@
-"""The CSS training loop (Algorithm 1 of the paper, css.md section 1.6).
+"""The CSS training loop (Algorithm 1 of the CSS paper).
 
 Epochs, in order, each followed by a checkpoint and a metrics row:
 
@@ -41,7 +41,7 @@ from labelclean.train.css.method import (
 )
 from labelclean.train.css.prompts import PromptSide
 
-PRETRAIN, WARMUP, CSS = 3, 0, 0  # seed_epoch phases: pre-training has its own stream
+PRETRAIN, MAIN = 3, 0  # seed_epoch phases: pre-training has its own stream, warm-up and css epochs share one
 PROJ_DIM = 128
 LOSS_KEYS = ("loss_x", "loss_u", "loss_con", "loss_reg", "mask_rate", "loss_prompt")
 
@@ -136,7 +136,7 @@ def run_css(ctx: TrainContext) -> MethodResult:
         ctx.save({"method": "css", "epoch": step + 1, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
                   "prompts": prompts.state()}, history)
         _log(row)
-    final = run.final_split()
+    final = run.split()  # with the final network and prompts: css.parquet
     from labelclean.train.css.io import save_prompts, write_scores
 
     outputs = write_scores(ctx, final, enc) + save_prompts(ctx, prompts, enc)
@@ -185,7 +185,7 @@ class _Run:
             stats, extra = self._pretrain(rng, f"pretrain {step + 1}/{cfg.pretrain_epochs}")
             return self._row("pretrain", step + 1, stats, extra, lr=self.optimizer.param_groups[0]["lr"], val=False)
         e = step - cfg.pretrain_epochs
-        rng = seed_epoch(cfg.seed, CSS, e)
+        rng = seed_epoch(cfg.seed, MAIN, e)
         lr = lr_at(e, base=cfg.lr, epochs=cfg.epochs, schedule=cfg.schedule, milestones=cfg.milestones)
         set_lr(self.optimizer, lr)
         if e < cfg.warmup:
@@ -350,9 +350,6 @@ class _Run:
         return {"x": sp.x, "posterior": sp.posterior, "fit": sp.fit, "n_x": int(sp.x.sum()),
                 "n_u": int((pool & ~sp.x).sum()), "x_fallback_classes": sp.fallback_classes, "probs": probs,
                 "pool": pool, **quality}
-
-    def final_split(self) -> dict:
-        return self.split()
 
 
 def _log(row: dict) -> None:
