@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from labelclean.ingest.table import CHUNK_ROWS, EXTRA, extra_array
 from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
@@ -30,9 +31,13 @@ def missing_canonical(sc: Scan, lookup: dict) -> list[str]:
 
 
 def build_manifest(found: Discovered, sc: Scan, lookup: dict, *, features: bool) -> pa.Table:
-    """One row per discovered file: discovery, hashing and decoding statuses combined."""
+    """One row per discovered file: discovery, hashing and decoding statuses combined.
+
+    Built in Arrow chunks of `CHUNK_ROWS` rows; extra manifest columns are taken from the
+    candidate table's columns as they are."""
     class_ids = {c.name: c.id for c in found.classes}
-    rows = {name: [] for name in MANIFEST.names}
+    chunks: list[pa.Table] = []
+    rows: dict[str, list] = {name: [] for name in MANIFEST.names}
     for c in found.candidates:
         d = sc.digests.get(c.sample_id) if usable(c, features=features) else None
         canon = sc.canonical.get(c.sample_id)
@@ -45,26 +50,25 @@ def build_manifest(found: Discovered, sc: Scan, lookup: dict, *, features: bool)
             if hit is None:
                 raise WorkdirError(f"{canon} has no embedding row yet", "run `labelclean embed` again; it resumes")
             status, detail, width, height = hit
-        values = {
-            "sample_id": c.sample_id, "path": str(c.path), "label": c.label,
-            "label_id": class_ids.get(c.label, -1),
-            "sha256": d.sha256 if d else None, "size_bytes": d.size if d else None,
-            "width": width, "height": height, "status": status, "detail": detail or "",
-            "duplicate_of": canon if canon not in (None, c.sample_id) else None,
-        }
-        for name in MANIFEST.names:
-            rows[name].append(values[name])
-    table = pa.Table.from_pydict(rows, schema=MANIFEST)
+        for name, value in (
+            ("sample_id", c.sample_id), ("path", str(c.path)), ("label", c.label),
+            ("label_id", class_ids.get(c.label, -1)),
+            ("sha256", d.sha256 if d else None), ("size_bytes", d.size if d else None),
+            ("width", width), ("height", height), ("status", status), ("detail", detail or ""),
+            ("duplicate_of", canon if canon not in (None, c.sample_id) else None),
+        ):
+            rows[name].append(value)
+        if len(rows["sample_id"]) >= CHUNK_ROWS:
+            chunks.append(pa.Table.from_pydict(rows, schema=MANIFEST))
+            rows = {name: [] for name in MANIFEST.names}
+    if rows["sample_id"] or not chunks:
+        chunks.append(pa.Table.from_pydict(rows, schema=MANIFEST))
+    table = pa.concat_tables(chunks)
+    column = getattr(found.candidates, "column", None)
     for name in found.extra_columns:
-        table = table.append_column(name, _extra_array([c.extras.get(name) for c in found.candidates]))
+        values = column(EXTRA + name) if column is not None else extra_array([c.extras.get(name) for c in found.candidates])
+        table = table.append_column(name, values)
     return table
-
-
-def _extra_array(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def write_manifest(wd: Workdir, found: Discovered, table: pa.Table, model_id: str) -> dict[str, int]:

@@ -40,8 +40,8 @@ from typing import Sequence
 from labelclean.ingest.classes_file import default_prompt_name, read_classes_file
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.table import CHUNK_ROWS, CandidateBuilder
-from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc, same_name_error
+from labelclean.ingest.table import CHUNK_ROWS, CandidateBuilder, same_name_error
+from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
 
 __all__ = ["Candidate", "Discovered", "discover", "read_classes_file", "default_prompt_name", "nfc"]
 

@@ -25,7 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
+from labelclean.ingest.types import Candidate
 
 CHUNK_ROWS = 65_536  # rows per Arrow chunk while building; rows per batch while iterating
 EXTRA = "extra:"  # column-name prefix of extra manifest columns (a manifest may have a `status` column)
@@ -84,8 +86,6 @@ class CandidateTable(Sequence):
         return CandidateTable(table, self.prefix, self.batch_rows)
 
     def _rows(self, batch) -> Iterator[Any]:
-        from labelclean.ingest.types import Candidate
-
         col = {n: batch.column(n).to_pylist() for n in ("sample_id", "path", "label", "status", "detail", "member")}
         extras = [batch.column(EXTRA + n).to_pylist() for n in self.extra_names]
         names, prefix = self.extra_names, self.prefix
@@ -222,6 +222,23 @@ class CandidateBuilder:
         if row["path"] is None:
             row["path"] = self.prefix + row["sample_id"]
         return row
+
+
+def sort_unique(candidates: list[Candidate], root: Path):
+    """Sort by sample_id into a `CandidateTable`; two files with the same NFC-normalised id
+    are an InputError."""
+    names = list(dict.fromkeys(n for c in candidates for n in c.extras))
+    builder = CandidateBuilder(root, names)
+    for c in candidates:
+        builder.add(c.sample_id, str(c.path), c.label, c.status, c.detail, c.member, c.extras)
+    return builder.finish(lambda a, b: same_name_error(root, a["path"], b["path"]))
+
+
+def same_name_error(root: Path, a: str, b: str) -> InputError:
+    return InputError(
+        f"two files in {root} have the same name after unicode normalisation: {a} and {b}",
+        "rename one of them",
+    )
 
 
 def extra_array(values: list[Any]) -> pa.Array:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 
 DATA_HINT = (
@@ -58,22 +57,3 @@ class Discovered:
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
-
-
-def sort_unique(candidates: list[Candidate], root: Path):
-    """Sort by sample_id into a `CandidateTable`; two files with the same NFC-normalised id
-    are an InputError."""
-    from labelclean.ingest.table import CandidateBuilder
-
-    names = list(dict.fromkeys(n for c in candidates for n in c.extras))
-    builder = CandidateBuilder(root, names)
-    for c in candidates:
-        builder.add(c.sample_id, str(c.path), c.label, c.status, c.detail, c.member, c.extras)
-    return builder.finish(lambda a, b: same_name_error(root, a["path"], b["path"]))
-
-
-def same_name_error(root: Path, a: str, b: str) -> InputError:
-    return InputError(
-        f"two files in {root} have the same name after unicode normalisation: {a} and {b}",
-        "rename one of them",
-    )
