@@ -40,7 +40,7 @@ from typing import Sequence
 from labelclean.ingest.classes_file import default_prompt_name, read_classes_file
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.table import CHUNK_ROWS, CandidateBuilder, same_name_error
+from labelclean.ingest.table import CandidateBuilder, same_name_error
 from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
 
 __all__ = ["Candidate", "Discovered", "discover", "read_classes_file", "default_prompt_name", "nfc"]
@@ -106,10 +106,9 @@ def discover(
 
 
 def _discover_folder(
-    root: Path, named: list[tuple[str, str]] | None, exclude: Sequence[Path], allow_outside_root: bool,
-    chunk_rows: int = CHUNK_ROWS,
+    root: Path, named: list[tuple[str, str]] | None, exclude: Sequence[Path], allow_outside_root: bool
 ) -> Discovered:
-    rows = CandidateBuilder(root, chunk_rows=chunk_rows)
+    rows = CandidateBuilder(root)
     walk = _Walk(root, exclude, allow_outside_root, rows)
     class_dirs, loose = walk.scan_root()
     for p in loose:

@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from labelclean.ingest.classes_file import default_prompt_name
-from labelclean.ingest.table import CHUNK_ROWS, CandidateBuilder, extra_array
+from labelclean.ingest import table as candidate_table
+from labelclean.ingest.table import CandidateBuilder, extra_array
 from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
@@ -57,8 +58,7 @@ Row = tuple[str, dict[str, Any]]  # (where, values), e.g. ("line 3", {...})
 
 
 def discover_manifest(
-    source: Path, named: list[tuple[str, str]] | None, *, root: Path | None, allow_outside_root: bool,
-    chunk_rows: int = CHUNK_ROWS,
+    source: Path, named: list[tuple[str, str]] | None, *, root: Path | None, allow_outside_root: bool
 ) -> Discovered:
     kind = KINDS.get(source.suffix.lower())
     if kind is None:
@@ -66,7 +66,7 @@ def discover_manifest(
             f"{source} is neither a folder nor a manifest (unknown extension {source.suffix!r})", DATA_HINT
         )
     root = Path(root).expanduser().resolve() if root is not None else source.parent
-    reader = _Reader(source, root, named, allow_outside_root, chunk_rows)
+    reader = _Reader(source, root, named, allow_outside_root, candidate_table.CHUNK_ROWS)
     try:
         rows, extra_columns, word = reader.read(kind)
     except UnicodeDecodeError as e:

@@ -47,12 +47,12 @@ class CandidateTable(Sequence):
         Columns of `BASE` plus ``extra:<name>`` ones, sorted by ``sample_id``.
     prefix : str
         The data root with a trailing separator: a null ``path`` means ``prefix + sample_id``.
-    batch_rows : int
-        Rows converted to Python objects at a time while iterating.
+    batch_rows : int, optional
+        Rows converted to Python objects at a time while iterating (default `CHUNK_ROWS`).
     """
 
-    def __init__(self, table: pa.Table, prefix: str, batch_rows: int = CHUNK_ROWS):
-        self.table, self.prefix, self.batch_rows = table, prefix, batch_rows
+    def __init__(self, table: pa.Table, prefix: str, batch_rows: int | None = None):
+        self.table, self.prefix, self.batch_rows = table, prefix, batch_rows or CHUNK_ROWS
         self.extra_names = [n[len(EXTRA):] for n in table.column_names if n.startswith(EXTRA)]
 
     def __len__(self) -> int:
@@ -143,12 +143,14 @@ class CandidateBuilder:
 
     ``root`` is the folder sample ids are relative to; a row whose path is exactly
     ``root/sample_id`` stores no path. ``extra_names``: the extra manifest columns.
+    ``chunk_rows`` defaults to the module's `CHUNK_ROWS` at the time of the call (tests
+    set it tiny to cross chunk boundaries).
     """
 
-    def __init__(self, root: Path | str, extra_names: Sequence[str] = (), chunk_rows: int = CHUNK_ROWS):
+    def __init__(self, root: Path | str, extra_names: Sequence[str] = (), chunk_rows: int | None = None):
         self.prefix = str(root).rstrip(os.sep) + os.sep
         self.extra_names = list(extra_names)
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.chunks: list[pa.Table] = []
         self.rows = 0
         self.n_ok = 0  # rows without a status (a class folder "has a file" when this grows)
@@ -215,7 +217,7 @@ class CandidateBuilder:
                 k = pc.index(same, True).as_py()
                 first, second = (self._row(table, k), self._row(table, k + 1))
                 raise on_duplicate(first, second)
-        return CandidateTable(table.drop_columns(["where"]), self.prefix)
+        return CandidateTable(table.drop_columns(["where"]), self.prefix, self.chunk_rows)
 
     def _row(self, table: pa.Table, k: int) -> dict:
         row = {n: table[n][k].as_py() for n in BASE.names}
