@@ -232,23 +232,27 @@ def _features_digest(d: FileDigest, features: bool) -> FileDigest:
 def _canonical(group: Sequence[Candidate], digests: dict[str, FileDigest], done: Mapping[str, set[str]]) -> Scan:
     """One canonical sample per content among ``group``: the smallest sample_id already
     embedded for it, else the smallest sample_id."""
-    mine = {c.sample_id: digests[c.sample_id] for c in group}
-    by_hash: dict[str, list[Candidate]] = {}
-    for c in group:
-        d = mine[c.sample_id]
+    if hasattr(group, "column"):  # a CandidateTable: its columns, no Candidate objects
+        ids, labels = group.ids(), group.column("label").to_pylist()
+    else:
+        ids, labels = [c.sample_id for c in group], [c.label for c in group]
+    mine = {s: digests[s] for s in ids}
+    by_hash: dict[str, list[tuple[str, str | None]]] = {}
+    for s, label in zip(ids, labels):
+        d = mine[s]
         if d.reason == Reason.ok and d.sha256 is not None:
-            by_hash.setdefault(d.sha256, []).append(c)
+            by_hash.setdefault(d.sha256, []).append((s, label))
     canonical = {s: s for s, d in mine.items() if d.reason == Reason.ok}
     conflicts = []
     for sha, members in by_hash.items():
         if len(members) < 2:
             continue
-        ids = [c.sample_id for c in members]
-        previous = sorted(set(ids) & done.get(sha, set()))
-        first = previous[0] if previous else min(ids)
-        canonical.update({s: first for s in ids})
-        if len({c.label for c in members}) > 1:
-            conflicts.append(Conflict(sha, ids, [c.label for c in members]))
+        same = [s for s, _ in members]
+        previous = sorted(set(same) & done.get(sha, set()))
+        first = previous[0] if previous else min(same)
+        canonical.update({s: first for s in same})
+        if len({label for _, label in members}) > 1:
+            conflicts.append(Conflict(sha, same, [label for _, label in members]))
     return Scan(mine, canonical, conflicts)
 
 
