@@ -210,12 +210,7 @@ def global_scan(
 def _by_shard(pool: Sequence[Candidate], count: int) -> Iterable[Sequence[Candidate]]:
     """``pool`` split by shard (views of a `CandidateTable`, else lists)."""
     if hasattr(pool, "mask"):
-        numbers = np.zeros(len(pool), dtype=np.int64)
-        k = 0
-        for c in pool.table.select(["sample_id", "member"]).to_batches(max_chunksize=pool.batch_rows):
-            ids, members = c.column(0).to_pylist(), c.column(1).to_pylist()
-            numbers[k:k + len(ids)] = [shard_of(shard_key(s, m), count) for s, m in zip(ids, members)]
-            k += len(ids)
+        numbers = pool.values(lambda s, m: shard_of(shard_key(s, m), count))
         return [pool.filter(numbers == i) for i in np.unique(numbers)]
     by_shard: dict[int, list[Candidate]] = {}
     for c in pool:

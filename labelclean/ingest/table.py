@@ -29,7 +29,7 @@ from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 from labelclean.ingest.types import Candidate
 
-CHUNK_ROWS = 65_536  # rows per Arrow chunk while building; rows per batch while iterating
+CHUNK_ROWS = 16_384  # rows per Arrow chunk while building; rows per batch while iterating
 EXTRA = "extra:"  # column-name prefix of extra manifest columns (a manifest may have a `status` column)
 BASE = pa.schema([
     ("sample_id", pa.string()), ("path", pa.string()), ("label", pa.string()), ("status", pa.string()),
@@ -110,12 +110,16 @@ class CandidateTable(Sequence):
         return pc.coalesce(self.table["path"], joined)
 
     def mask(self, keep: Callable[[str, str | None], bool]) -> np.ndarray:
-        """A boolean array: ``keep(sample_id, member)`` for every row (Python per row, no object)."""
-        out = np.zeros(len(self), dtype=bool)
+        """A boolean array: ``keep(sample_id, member)`` for every row."""
+        return self.values(keep, bool)
+
+    def values(self, fn: Callable[[str, str | None], Any], dtype=np.int64) -> np.ndarray:
+        """``fn(sample_id, member)`` for every row as an array (Python per row, no object)."""
+        out = np.zeros(len(self), dtype=dtype)
         k = 0
         for batch in self.table.select(["sample_id", "member"]).to_batches(max_chunksize=self.batch_rows):
             ids, members = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-            out[k:k + len(ids)] = [keep(s, m) for s, m in zip(ids, members)]
+            out[k:k + len(ids)] = [fn(s, m) for s, m in zip(ids, members)]
             k += len(ids)
         return out
 
