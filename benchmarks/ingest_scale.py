@@ -34,17 +34,19 @@ REPO = Path(__file__).resolve().parent.parent
 CLASSES, PER_DIR = 100, 100
 
 
-def build(base: Path, n: int) -> None:
+def build(base: Path, n: int, files: bool = True) -> None:
     tree = base / "tree"
     rows, made = [], set()
     for i in range(n):
         c, sub = i % CLASSES, (i // CLASSES) // PER_DIR
         folder = f"c{c:03d}/d{sub:05d}"
+        rel = f"{folder}/f{i:08d}.jpg"
+        rows.append((rel, f"c{c:03d}"))
+        if not files:
+            continue
         if folder not in made:
             (tree / folder).mkdir(parents=True)
             made.add(folder)
-        rel = f"{folder}/f{i:08d}.jpg"
-        rows.append((rel, f"c{c:03d}"))
         open(tree / rel, "wb").close()
     with open(base / "m.csv", "w") as f:
         f.write("path,label,note\n")
@@ -94,6 +96,9 @@ def main() -> None:
     ap.add_argument("--plan", action="store_true", help="also time embed's plan and manifest table on the tree")
     ap.add_argument("--code", nargs="+", default=[str(REPO)], help="checkouts whose labelclean is measured")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement")
+    ap.add_argument("--no-files", action="store_true",
+                    help="manifests only, listing files that are not created (every row is `missing`): "
+                         "for sizes whose tree takes too long to create on a busy disk")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--phase", default="discover", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -104,11 +109,13 @@ def main() -> None:
         print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{'samples':>9} {'input':>6} {'code':>12} {'seconds':>8} {'peak RSS GB':>12} {'B/file':>7}")
     phases = [("tree", "tree", "discover"), ("csv", "m.csv", "discover"), ("jsonl", "m.jsonl", "discover")]
-    if args.plan:
+    if args.no_files:
+        phases = phases[1:]
+    elif args.plan:
         phases.append(("plan", "tree", "plan"))
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="ingest-scale-") as tmp:
-            build(Path(tmp), n)
+            build(Path(tmp), n, files=not args.no_files)
             for name, target, phase in phases:
                 for code in args.code:
                     env = {**os.environ, "PYTHONPATH": str(Path(code).resolve())}

@@ -252,13 +252,13 @@ def _canonical(group: Sequence[Candidate], digests: dict[str, FileDigest], done:
 
 
 def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: set[tuple[str, str | None]],
-         shard: Shard | None = None) -> list[Candidate]:
+         shard: Shard | None = None) -> Sequence[Candidate]:
     """Canonical candidates of the scan (and of ``shard``) without a finished embedding row,
-    in sample_id order."""
-    out = []
-    for c in owned(candidates, shard):
-        if sc.canonical.get(c.sample_id) != c.sample_id:
-            continue
-        if (c.sample_id, sc.digests[c.sample_id].sha256) not in done_keys:
-            out.append(c)
-    return out
+    in sample_id order (a view when ``candidates`` is a `CandidateTable`)."""
+    def wanted(sample_id: str, member: str | None = None) -> bool:
+        return sc.canonical.get(sample_id) == sample_id and (sample_id, sc.digests[sample_id].sha256) not in done_keys
+
+    mine = owned(candidates, shard)
+    if hasattr(mine, "mask"):
+        return mine.filter(mine.mask(wanted))
+    return [c for c in mine if wanted(c.sample_id)]

@@ -33,7 +33,7 @@ CHUNK_ROWS = 16_384  # rows per Arrow chunk while building; rows per batch while
 EXTRA = "extra:"  # column-name prefix of extra manifest columns (a manifest may have a `status` column)
 BASE = pa.schema([
     ("sample_id", pa.string()), ("path", pa.string()), ("label", pa.string()), ("status", pa.string()),
-    ("detail", pa.string()), ("member", pa.string()), ("where", pa.int64()),
+    ("detail", pa.string()), ("member", pa.string()), ("where", pa.int32()),
 ])
 _REASONS = {r.value: r for r in Reason}
 
@@ -211,9 +211,7 @@ class CandidateBuilder:
         """Sort by sample_id; raise ``on_duplicate(first_row, second_row)`` (rows as dicts of
         the `BASE` columns, ``path`` filled in, the first in input order) when an id repeats."""
         self.flush()
-        table = _concat(self.chunks, self.extra_names)
-        self.chunks = []
-        table = table.take(pc.sort_indices(table, sort_keys=[("sample_id", "ascending")]))
+        table = self._sorted()
         ids = table["sample_id"]
         if len(ids) > 1:
             same = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
@@ -222,6 +220,20 @@ class CandidateBuilder:
                 first, second = (self._row(table, k), self._row(table, k + 1))
                 raise on_duplicate(first, second)
         return CandidateTable(table.drop_columns(["where"]), self.prefix, self.chunk_rows)
+
+    def _sorted(self) -> pa.Table:
+        """The chunks as one table sorted by sample_id (stable), copied one column at a time
+        so that the peak is the table plus one column, not two tables."""
+        table = _concat(self.chunks, self.extra_names)
+        self.chunks = []
+        order = pc.sort_indices(table, sort_keys=[("sample_id", "ascending")])
+        names, columns = table.column_names, table.columns
+        del table
+        out = []
+        for k in range(len(columns)):
+            out.append(columns[k].take(order))
+            columns[k] = None
+        return pa.Table.from_arrays(out, names=names)
 
     def _row(self, table: pa.Table, k: int) -> dict:
         row = {n: table[n][k].as_py() for n in BASE.names}
