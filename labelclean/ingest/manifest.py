@@ -172,6 +172,38 @@ class _Reader:
         rows.add_columns(out, extras)
 
 
+def _read_rows(source: Path, kind: str) -> tuple[list[Row], list[str]]:
+    """Every row as (where, values) and the column names, read as `discover_manifest` reads
+    (for a small side file such as evaluate's ``--truth``: this holds a dict per row)."""
+    import pyarrow as pa
+
+    try:
+        if kind == "parquet":
+            columns, batches = _parquet_batches(source, candidate_table.CHUNK_ROWS)
+            return _dict_rows(columns, batches, "row", 1), columns
+        delimiter = _sniff_delimiter(source)
+        try:
+            opened = _arrow_batches(source, kind, delimiter, candidate_table.CHUNK_ROWS)
+            if opened is not None:
+                return _dict_rows(*opened), opened[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        with open(source, encoding="utf-8-sig", newline="") as f:
+            return _csv_rows(f, source, delimiter) if kind == "csv" else _jsonl_rows(f, source)
+    except UnicodeDecodeError as e:
+        raise InputError(f"the manifest {source} is not UTF-8 text", "save it as UTF-8") from e
+    except OSError as e:
+        raise InputError(f"cannot read the manifest {source}: {e.strerror or e}", "check the path and permissions") from e
+
+
+def _dict_rows(columns: list[str], batches, word: str, first: int) -> list[Row]:
+    rows: list[Row] = []
+    for batch in batches:
+        for values in batch.to_pylist():
+            rows.append((f"{word} {first + len(rows)}", values))
+    return rows
+
+
 def _no_rows(source: Path) -> InputError:
     return InputError(f"the manifest {source} has no rows", "add one row per image with path and label columns")
 
