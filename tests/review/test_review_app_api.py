@@ -126,7 +126,9 @@ def test_filters(client, fx):
     assert all(0.1 <= it["score"] <= 0.3 for it in ranged["items"])
     kept = get(client, "/api/items", view="kept", limit=200).json()
     assert kept["total"] == len(fx.sample_ids) - len(fx.flagged) and all(it["clean"] for it in kept["items"])
-    heat = get(client, "/api/summary").json()["heatmap"]
+    summary = get(client, "/api/summary").json()
+    assert summary["kept"] == kept["total"] and summary["suspects"] == len(fx.flagged)
+    heat = summary["heatmap"]
     g, s = heat["classes"][0]["id"], heat["classes"][1]["id"]
     pair = get(client, "/api/items", given=g, suggested=s, limit=200).json()
     assert pair["total"] == heat["cells"][0][1]

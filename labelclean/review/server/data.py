@@ -304,7 +304,7 @@ class ReviewData:
             "workdir": str(self.wd.root),
             "classes": self.names,
             "suspects": int(len(rows)),
-            "kept": int(len(self.view_rows("kept"))),
+            "kept": int(np.count_nonzero(self.clean)),  # the kept view is sorted only when opened
             "samples": int(len(self.given)),
             "reviewed": int(len(rows) - counts[0]),
             "counts": {s: int(c) for s, c in zip(STATES, counts)},
