@@ -96,7 +96,10 @@ def fixed_list(arr: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:
 def to_numpy_2d(column: pa.ChunkedArray | pa.Array, dtype=np.float32) -> np.ndarray:
     """Arrow fixed_size_list column -> (N, D) numpy array."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
+        if column.num_chunks == 1:
+            column = column.chunk(0)
+        else:
+            column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
     width = column.type.list_size
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.reshape(-1, width).astype(dtype, copy=False)

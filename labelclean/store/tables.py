@@ -24,9 +24,22 @@ class Embedded:
 
     sample_ids: np.ndarray  # (N,) object
     labels: np.ndarray  # (N,) int64 given label ids
-    X: np.ndarray  # (N, D) float32
+    X: np.ndarray  # (N, D) float32 (float16 when loaded so, as `score` does)
     canonical: np.ndarray  # (N,) object: sample_id whose file is identical (itself if unique)
     model_id: str
+
+
+def gather_unit_rows(column: pa.ChunkedArray, order: np.ndarray, dtype, block: int = 65536) -> np.ndarray:
+    """Rows ``order`` of an Arrow embedding column as unit vectors of ``dtype``, block by block.
+
+    Only one block is ever float32, so loading 1M x 512 as float16 needs the table plus 1 GB.
+    """
+    width = column.type.list_size
+    out = np.empty((order.size, width), dtype=dtype)
+    for start in range(0, order.size, block):
+        part = to_numpy_2d(column.take(pa.array(order[start : start + block])), np.float32)
+        out[start : start + block] = unit_rows(part)
+    return out
 
 
 @dataclass
@@ -64,8 +77,12 @@ def no_usable_message(data: object, counts: dict[str, int], manifest: object) ->
     return f"no usable image in {data}: {', '.join(parts) or 'no files'} (see {manifest})"
 
 
-def load_embeddings(wd: Workdir) -> Embedded:
-    """Join manifest rows with status ok to their embedding (duplicates share one)."""
+def load_embeddings(wd: Workdir, dtype=np.float32) -> Embedded:
+    """Join manifest rows with status ok to their embedding (duplicates share one).
+
+    ``dtype`` float16 keeps X at the 2 bytes a value `embed` stores (score at 1M x 512 holds
+    1 GB instead of 2 GB plus temporaries); rows are normalised block by block in float32.
+    """
     mid = model_id(wd)
     manifest, meta = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
     statuses = manifest["status"]
@@ -75,8 +92,6 @@ def load_embeddings(wd: Workdir) -> Embedded:
         raise WorkdirError(no_usable_message(meta.get("source") or wd.root, counts, wd.manifest),
                            "fix or replace those files and run `labelclean embed` again")
     emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
-    if emb is not None:
-        emb = emb.filter(pc.equal(emb["status"], "ok"))
     if emb is None:
         raise WorkdirError(f"{wd.embeddings_dir} holds no embeddings", f"run `labelclean embed DATA -w {wd.root}`")
     sample_ids = np.asarray(manifest["sample_id"].to_pylist(), dtype=object)
@@ -84,7 +99,8 @@ def load_embeddings(wd: Workdir) -> Embedded:
     canonical = np.asarray([d if d is not None else s for s, d in zip(sample_ids, dup)], dtype=object)
     keys = [f"{c}\x00{h}" for c, h in zip(canonical, manifest["sha256"].to_pylist())]
     emb_keys = {
-        f"{s}\x00{h}": i for i, (s, h) in enumerate(zip(emb["sample_id"].to_pylist(), emb["sha256"].to_pylist()))
+        f"{s}\x00{h}": i for i, (s, h, st) in enumerate(zip(emb["sample_id"].to_pylist(), emb["sha256"].to_pylist(),
+                                                            emb["status"].to_pylist())) if st == "ok"
     }
     missing = [s for s, k in zip(sample_ids, keys) if k not in emb_keys]
     if missing:
@@ -92,8 +108,9 @@ def load_embeddings(wd: Workdir) -> Embedded:
             f"{len(missing)} usable samples have no embedding yet (first: {missing[0]})",
             f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
         )
-    X = to_numpy_2d(emb["embedding"])[[emb_keys[k] for k in keys]]
-    X = unit_rows(X)
+    order = np.fromiter((emb_keys[k] for k in keys), dtype=np.int64, count=len(keys))
+    del emb_keys
+    X = gather_unit_rows(emb["embedding"], order, dtype)
     labels = manifest["label_id"].to_numpy().astype(np.int64)
     return Embedded(sample_ids, labels, X, canonical, mid)
 
