@@ -1,8 +1,10 @@
 """Cosine nearest-neighbour search over L2-normalised embeddings, with bounded memory.
 
-Backends: faiss (exact ``IndexFlatIP`` up to ``exact_max`` vectors, an IVF index above;
-on a GPU when the faiss build has one), else a blocked matrix-product search in torch
-(on CUDA when available) or numpy. faiss and torch are imported only when used.
+Backends: faiss (exact ``IndexFlatIP`` up to ``exact_max`` vectors, an approximate index
+above: IVF with 8-bit scalar-quantised lists by default, or float32 IVF lists, or HNSW; on a
+GPU when the faiss build has one), else a blocked matrix-product search in torch (on CUDA
+when available; "auto" prefers it to faiss-cpu there) or numpy. faiss and torch are imported
+only when used. float16 input is converted to float32 block by block when added or searched.
 """
 
 from __future__ import annotations

@@ -74,13 +74,17 @@ def part_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("part-*.parquet") if not p.name.startswith("."))
 
 
-def read_parts(directory: Path, table_name: str, model_id: str | None = None) -> tuple[pa.Table | None, dict[str, Any]]:
-    """Read every finished part file in ``directory`` as one table (None when there is none)."""
+def read_parts(directory: Path, table_name: str, model_id: str | None = None,
+               columns: list[str] | None = None) -> tuple[pa.Table | None, dict[str, Any]]:
+    """Read every finished part file in ``directory`` as one table (None when there is none).
+
+    Rows keep the files' order (``part_files``), whatever ``columns`` are read.
+    """
     tables, meta = [], {}
     for path in part_files(directory):
         meta = read_meta(path)
         check_meta(path, meta, table_name, model_id)
-        tables.append(pq.read_table(path))
+        tables.append(pq.read_table(path, columns=columns))
     if not tables:
         return None, meta
     return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta
