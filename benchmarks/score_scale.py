@@ -52,7 +52,7 @@ def _rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def run(path: Path, device: str = "auto") -> dict:
+def run(path: Path, device: str = "auto", knn: bool = True) -> dict:
     from labelclean.stages.evaluate import EvaluateConfig, run_evaluate
     from labelclean.stages.score import ScoreConfig, run_score
     from labelclean.stages.select import SelectConfig, run_select
@@ -76,7 +76,8 @@ def run(path: Path, device: str = "auto") -> dict:
         "auroc": round(metrics["auroc"], 4),
         "flagged_f1": round(metrics["flagged_f1"], 4),
         "device": score.summary.get("device"),
-        **knn_phase(wd),
+        **(knn_phase(wd) if knn else {"knn_s": None, "knn_search": "not run", "knn_recall@10": None,
+                                      "knn_auroc": None}),
     }
 
 
@@ -181,6 +182,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     p.add_argument("--device", default="auto", help="score's --device (auto, cpu, cuda); recorded per row")
     p.add_argument("--knn-compare", action="store_true")
+    p.add_argument("--knn-up-to", type=int, default=10**12, help="run the knn phase only up to this many samples")
     p.add_argument("--phase", choices=["make", "run"], help=argparse.SUPPRESS)
     p.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -188,7 +190,7 @@ def main() -> None:
         print(json.dumps(make(a.path, a.sizes[0])))
         return
     if a.phase == "run":
-        print(json.dumps(run(a.path, a.device)))
+        print(json.dumps(run(a.path, a.device, knn=a.sizes[0] <= a.knn_up_to)))
         return
     if a.knn_compare:
         knn_compare(a.sizes if "--sizes" in sys.argv else [100_000])
@@ -204,7 +206,8 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f"lc-scale-{n}-"))
         try:
             _child(["--phase", "make", "--sizes", str(n), "--path", str(tmp / "w")])
-            r = _child(["--phase", "run", "--path", str(tmp / "w"), "--device", a.device])
+            r = _child(["--phase", "run", "--path", str(tmp / "w"), "--device", a.device, "--sizes", str(n),
+                        "--knn-up-to", str(a.knn_up_to)])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         r = {"samples": n, "load": _load(), **r}

@@ -23,11 +23,25 @@ def with_meta(table: pa.Table, table_name: str, model_id: str | None = None, **e
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: all but vectors and floats.
+
+    A list<float16> embedding column dictionary-encoded (Parquet's default) reads 3-4x slower
+    than plain (measured: 50k x 512 in 6-9 s against 1.7-2.6 s on the loaded 2 cores), and
+    its values barely repeat, so it gains nothing in size.
+    """
+    def vector(t: pa.DataType) -> bool:
+        return (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_fixed_size_binary(t)
+                or pa.types.is_floating(t))
+
+    return [f.name for f in schema if not vector(f.type)]
+
+
 def write_table(path: Path, table: pa.Table, table_name: str, model_id: str | None = None, **extra: Any) -> None:
     """Write ``table`` atomically (temp file + rename) with labelclean metadata."""
     table = with_meta(table, table_name, model_id, **extra)
     with atomic_path(Path(path)) as tmp:
-        pq.write_table(table, tmp, compression=COMPRESSION)
+        pq.write_table(table, tmp, compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema))
 
 
 def read_meta(path: Path) -> dict[str, Any]:
