@@ -248,3 +248,18 @@ def test_a_new_selection_on_disk_is_reported(client, fx):
     assert get(client, "/api/summary").json()["selection_changed"] is False
     fx.wd.selection.write_bytes(fx.wd.selection.read_bytes())  # select ran again
     assert get(client, "/api/summary").json()["selection_changed"] is True
+
+
+def test_the_server_process_does_not_wait_for_pandas():
+    """pyarrow imports pandas on its first array when pandas is installed (about 0.5 s of the app's
+    open time); serve() answers that import as an environment without pandas would."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pyarrow as pa\n"
+            "from labelclean.review.server.serve import _without_pandas\n"
+            "_without_pandas(); _without_pandas()\n"
+            "assert pa.array([1, 2]).to_numpy().sum() == 3\n"
+            "print('pandas' in sys.modules and sys.modules['pandas'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import importlib.abc
 import ipaddress
 import secrets
 import socket
+import sys
 import threading
 import time
 import webbrowser
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from labelclean.core import console
@@ -63,18 +66,39 @@ def url_for(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}/?token={token}"
 
 
+def _without_pandas() -> None:
+    """pyarrow imports pandas (about 0.5 s) on the first array it builds, only to recognise pandas
+    objects, which the app never hands it: unless something imported pandas already, mark it absent
+    in this process so a reviewer does not wait for it."""
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Answers ``import pandas`` the way an environment without pandas does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
 def serve(wd: Workdir, cfg: ServeConfig) -> None:
     """Serve the review app until Ctrl-C. Prints the URL (with token) on one stdout line when ready."""
-    import uvicorn
-
-    from labelclean.review.server.app import create_app
+    _without_pandas()
     from labelclean.review.server.data import ReviewData
-    from labelclean.review.server.neighbours import Neighbours
 
     if not is_loopback(cfg.host):
         console.warn(f"--host {cfg.host} makes the review app reachable from other machines; anyone with the "
                      "printed URL (it holds the token) can change decisions")
-    data = ReviewData(wd)
+    # The Parquet reads release the GIL: load the workdir while the web stack is imported.
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(ReviewData, wd)
+        import uvicorn
+
+        from labelclean.review.server.app import create_app
+        from labelclean.review.server.neighbours import Neighbours
+        data = loading.result()
     rows = data.view_rows("suspects")
     neighbours = Neighbours(wd, data.sample_ids.take(rows))
     neighbours.start(background=True)
