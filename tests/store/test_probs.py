@@ -93,7 +93,7 @@ def test_select_reads_what_score_wrote_in_both_layouts(tmp_path, k):
     d = make_clustered(400, dim=16, n_classes=k, seed=0)
     w = make_workdir(tmp_path / "w", d.X, d.labels, d.class_names, T=d.T, prompt_class_ids=d.prompt_class_ids)
     report = run_score(w, ScoreConfig(estimators="zeroshot,logreg", device="cpu"))
-    assert report.device == "cpu"
+    assert report.device == "cpu" and w.stage_record("score")["summary"]["device"] == "cpu"  # run.json
     assert parquet_io.read_meta(probs.probs_path(w, "logreg"))["layout"] == probs.layout_for(k)
     sel = run_select(w, SelectConfig())
     assert sel.samples == 400 and sel.kept > 0
