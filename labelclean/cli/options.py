@@ -183,9 +183,13 @@ OPTIONS: dict[str, Opt] = {
                       "and a uniform wrong-label component that best predicts the given labels; drops useless "
                       "estimators but favours those that learnt structured noise). Weights and reliabilities are in "
                       "the summary and selection.parquet's metadata.", feeds="select.weighting", pipeline=True),
-    "flag_count": _opt("--flag-count", help="--method ensemble: criteria (2-D GMM + confident-learning pruning) or "
-                       "noise-rate (flag exactly the estimated share of wrong labels, lowest clean_score first; the "
-                       "estimate is the confident joint's off-diagonal mass).", feeds="select.flag_count",
+    "flag_count": _opt("--flag-count", help="--method ensemble: how many samples are flagged. mixture: the share of "
+                       "wrong labels estimated by a mixture of the ensemble and a uniform wrong-label component, "
+                       "lowest clean_score first; when that estimate is under half the confident joint's (the "
+                       "ensemble predicts the wrong labels: structured noise) the criteria decide instead, and the "
+                       "summary says so. criteria: those failing the 2-D GMM or confident-learning pruning. "
+                       "noise-rate: the confident joint's estimated share, lowest clean_score first. Both estimates "
+                       "are in the summary and selection.parquet's metadata.", feeds="select.flag_count",
                        pipeline=True, needs=("method", ("ensemble",))),
     "fallback": _opt("--fallback/--no-fallback", help="Keep the best-scored samples of a class that would lose all "
                      "of them.", feeds="select.fallback"),

@@ -47,7 +47,8 @@ def _render(s) -> None:
     if len(s.weights) > 1:
         console.table(f"Estimator weights ({s.weighting})", ["estimator", "weight", "reliability"],
                       [(e, w, s.reliability.get(e, "")) for e, w in s.weights.items()])
-    console.info(f"estimated noise rate (confident joint): {s.estimated_noise_rate:.3f}; flagged: {s.flagged_share:.3f}")
+    console.info(f"estimated noise rate: confident joint {s.estimated_noise_rate:.3f}, uniform mixture "
+                 f"{s.mixture_noise_rate:.3f}; flagged: {s.flagged_share:.3f}" + (f" (set by {s.flag_rule})" if s.flag_rule else ""))
     noisy = sorted(s.per_class, key=lambda r: -r["rate"])[:10]
     console.table("Estimated noise rate by class (share flagged)", ["class", "samples", "flagged", "rate"],
                   [(r["class"], r["samples"], r["flagged"], r["rate"]) for r in noisy])

@@ -134,14 +134,18 @@ def per_class_metrics(given: np.ndarray, truth: np.ndarray, clean: np.ndarray, c
     return rows
 
 
-def noise_rate_comparison(given: np.ndarray, truth: np.ndarray, estimated: float | None) -> dict:
+def noise_rate_comparison(given: np.ndarray, truth: np.ndarray, estimated: float | None, *, prefix: str = "") -> dict:
     """The estimated share of wrong labels (from `select`) beside the true share.
 
     Returns {"estimated_noise_rate", "true_noise_rate", "noise_rate_error"} where the error
     is estimated - true (positive = the estimate flags too many); None where undefined.
+    ``prefix`` names another estimate: "mixture_" gives mixture_noise_rate and
+    mixture_noise_rate_error (the true rate keeps its name).
     """
     noisy = np.asarray(given) != np.asarray(truth)
     true = _ratio(int(noisy.sum()), noisy.size)
     est = None if estimated is None else float(estimated)
     err = None if est is None or true is None else est - true
+    if prefix:
+        return {f"{prefix}noise_rate": est, "true_noise_rate": true, f"{prefix}noise_rate_error": err}
     return {"estimated_noise_rate": est, "true_noise_rate": true, "noise_rate_error": err}

@@ -2,12 +2,14 @@
 
 ``select_samples(labels, probs, ...)`` decides clean / flagged with one of three methods:
 
-- ``ensemble`` (default): on the weighted mean of the estimators' probabilities, a sample
-  must pass both a seeded 2-component 2-D GMM on (ensemble loss -log p(given),
-  clean_score) — CSS's selection with the ensemble in place of the in-training network —
-  and confident-learning noise-rate pruning (scoring.confident). Measured on
-  Fashion-MNIST (sym 20/50/80 %, asym 40 %) it beats both criteria alone, the paper's
-  intersection and cleanlab's find_label_issues on F1 of noisy-label detection.
+- ``ensemble`` (default): on the weighted mean of the estimators' probabilities. Its
+  criteria: a sample must pass both a seeded 2-component 2-D GMM on (ensemble loss
+  -log p(given), clean_score) — CSS's selection with the ensemble in place of the
+  in-training network — and confident-learning noise-rate pruning (scoring.confident).
+  ``flag_count`` decides how many are flagged: ``mixture`` (default) flags the share of
+  wrong labels estimated by a uniform-noise mixture, lowest clean_score first, and leaves
+  the decision to the criteria when the wrong labels look structured (selection.flagcount);
+  ``criteria`` always uses the criteria; ``noise-rate`` flags the confident joint's estimate.
 - ``criteria``: CLIPCleaner's per-estimator consistency and per-class loss-GMM criteria,
   combined with ``all`` (the paper's conservative intersection), ``any`` or ``vote:K``.
 - ``css``: the CSS paper's 2-D GMM on (logreg loss, zero-shot p(given)).
@@ -36,20 +38,21 @@ from labelclean.selection.combine import (
 )
 from labelclean.scoring.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
+from labelclean.selection.flagcount import criteria_decide, mixture_noise_rate
 from labelclean.selection.reliability import reliability_weights
 from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
 
 METHODS = ("ensemble", "criteria", "css")
 CRITERIA = ("consistency", "gmm")
 WEIGHTINGS = ("reliability", "fixed")
-FLAG_COUNTS = ("criteria", "noise-rate")
+FLAG_COUNTS = ("mixture", "criteria", "noise-rate")
 
 
 @dataclass(frozen=True)
 class SelectionOptions:
     method: str = "ensemble"  # ensemble | criteria | css
     weighting: str = "fixed"  # fixed (knn rule of estimator_weights) | reliability (estimated per dataset)
-    flag_count: str = "criteria"  # ensemble only: criteria (2-D GMM + confident learning) | noise-rate
+    flag_count: str = "mixture"  # ensemble only: mixture | criteria (2-D GMM + confident learning) | noise-rate
     criteria: tuple[str, ...] = CRITERIA
     combine: str = "all"
     theta_cons: float = 0.8
@@ -79,6 +82,8 @@ class SelectionResult:
     weights: dict[str, float] = field(default_factory=dict)  # estimator weights in the ensemble
     reliability: dict[str, float] = field(default_factory=dict)  # estimator -> truth-free reliability
     estimated_noise_rate: float = 0.0  # confident-joint estimate on the ensemble probabilities
+    mixture_noise_rate: float = 0.0  # uniform-noise mixture estimate on the ensemble probabilities (flagcount)
+    flag_rule: str = ""  # what set the flagged count: mixture | criteria | noise-rate ("" for other methods)
 
 
 def select_samples(
@@ -108,6 +113,7 @@ def select_samples(
     score = clean_score(labels, probs, weights, list(extra_clean.values()))
     ens = ensemble_probs(probs, weights)
     eta = estimated_noise_rate(labels, ens)
+    mix = mixture_noise_rate(labels, ens) if options.method == "ensemble" else 0.0
     notes: list[str] = []
     if options.method == "css":
         passed, p_clean, more = _css_criteria(labels, probs, options)
@@ -115,6 +121,8 @@ def select_samples(
         passed, p_clean, more = {"ensemble:noise_rate": lowest_share_pass(score, eta)}, None, []
     elif options.method == "ensemble":
         passed, p_clean, more = _ensemble_criteria(labels, ens, score, options)
+        if options.flag_count == "mixture":
+            passed, more = _mixture_count(score, mix, eta, passed, more)
     else:
         passed, p_clean, more = _paper_criteria(labels, probs, options), None, []
     notes += more
@@ -131,6 +139,7 @@ def select_samples(
         clean, notices = class_fallback(clean, labels, score, eligible=passed.get("duplicate_conflict"))
     result = _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options)
     result.weights, result.reliability, result.estimated_noise_rate = weights, reliability, eta
+    result.mixture_noise_rate, result.flag_rule = mix, _flag_rule(passed, options)
     return result
 
 
@@ -182,6 +191,24 @@ def _ensemble_criteria(labels, ens, score, options):
     res = css_posterior(_given_loss(labels, ens), score, labels=labels if options.css_per_class else None, seed=options.seed)
     passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": noise_rate_pass(labels, ens)}
     return passed, res.posterior.astype(np.float32), res.notes
+
+
+def _mixture_count(score, rate, eta, passed, notes):
+    """flag_count mixture: the mixture's estimated share, lowest clean_score first, unless the noise looks structured."""
+    if criteria_decide(rate, eta):
+        why = (f"flag count: the uniform-noise mixture estimates {rate:.3f} wrong labels, the confident joint {eta:.3f}; "
+               "the ensemble predicts many wrong labels (they do not look uniformly random to it), so the criteria "
+               "(2-D GMM + confident learning) decided")
+        return passed, notes + [why]
+    return {"ensemble:mixture_count": lowest_share_pass(score, rate)}, notes
+
+
+def _flag_rule(passed, options) -> str:
+    if options.method != "ensemble":
+        return ""
+    if options.flag_count == "mixture":
+        return "mixture" if "ensemble:mixture_count" in passed else "criteria"
+    return options.flag_count
 
 
 def _css_criteria(labels, probs, options):

@@ -105,7 +105,7 @@ class SelectConfig:
     css_eps: float = 0.5
     css_per_class: bool = False
     weighting: str = "fixed"  # fixed | reliability
-    flag_count: str = "criteria"  # method ensemble: criteria | noise-rate
+    flag_count: str = "mixture"  # method ensemble: mixture | criteria | noise-rate
     fallback: bool = True
     seed: int = 0
 

@@ -50,6 +50,8 @@ def run_evaluate(wd: Workdir, cfg: EvaluateConfig) -> EvaluateReport:
         sugg = sel["suggested_label_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)[keep]
         metrics = detection_metrics(given, truth, clean, score, suggested=sugg)
         metrics.update(noise_rate_comparison(given, truth, sel_meta.get("estimated_noise_rate")))
+        metrics.update(noise_rate_comparison(given, truth, sel_meta.get("mixture_noise_rate"), prefix="mixture_"))
+        metrics["flag_rule"] = sel_meta.get("flag_rule")
         metrics["per_class"] = per_class_metrics(given, truth, clean, [c.name for c in classes])
         metrics["without_truth"] = int((~known).sum())
         metrics["truth_not_a_class"] = int((truth < 0).sum())
@@ -135,6 +137,6 @@ def _to_ids(values: list, classes) -> np.ndarray:
 
 def summary_rows(metrics: dict) -> list[tuple[str, object]]:
     """(name, value) pairs for the human table."""
-    keys = ("n", "n_noisy", "noise_rate", "estimated_noise_rate", "n_flagged", "flagged_precision", "flagged_recall", "flagged_f1",
+    keys = ("n", "n_noisy", "noise_rate", "estimated_noise_rate", "mixture_noise_rate", "flag_rule", "n_flagged", "flagged_precision", "flagged_recall", "flagged_f1",
             "kept_precision", "kept_recall", "auroc", "average_precision", "n_suggested", "relabel_accuracy")
     return [(k, "n/a" if metrics.get(k) is None else metrics[k]) for k in keys]

@@ -43,6 +43,9 @@ class SelectReport(StageReport):
     outliers: int
     theta_outlier: float
     estimated_noise_rate: float  # confident-joint estimate on the ensemble probabilities (metadata too)
+    mixture_noise_rate: float  # uniform-noise mixture estimate on the ensemble probabilities (metadata too)
+    flag_count: str  # the configured rule: mixture | criteria | noise-rate
+    flag_rule: str  # what set the flagged count (mixture falls back to criteria); "" for methods criteria/css
     flagged_share: float  # flagged / samples
     per_class: list[dict[str, Any]]  # class, samples, flagged, rate
     confused_pairs: list[dict[str, Any]]  # given, suggested, count
@@ -162,7 +165,8 @@ def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None,
     )
     parquet_io.write_table(wd.selection, table, "selection", model_id=model_id, method=report.method,
                            estimators=report.estimators, weights=report.weights, weighting=report.weighting,
-                           reliability=report.reliability, estimated_noise_rate=report.estimated_noise_rate)
+                           reliability=report.reliability, estimated_noise_rate=report.estimated_noise_rate,
+                           mixture_noise_rate=report.mixture_noise_rate, flag_rule=report.flag_rule)
 
 
 def _report(labels, res: SelectionResult, classes: list[str], estimators: list[str], cfg: SelectConfig) -> SelectReport:
@@ -178,6 +182,9 @@ def _report(labels, res: SelectionResult, classes: list[str], estimators: list[s
         reliability={e: round(r, 4) for e, r in res.reliability.items()},
         theta_outlier=round(res.theta_outlier, 6),
         estimated_noise_rate=round(float(res.estimated_noise_rate), 6),
+        mixture_noise_rate=round(float(res.mixture_noise_rate), 6),
+        flag_count=cfg.flag_count,
+        flag_rule=res.flag_rule,
         flagged_share=float(flagged.mean()) if labels.size else 0.0,
         per_class=per_class_flag_rate(labels, res.clean, classes),
         confused_pairs=confused_pairs(labels, res.suggested, flagged, classes),

@@ -165,6 +165,19 @@ def test_reliability_weights_are_reported_and_stored(scored):
     assert 0.1 < meta["estimated_noise_rate"] < 0.3 and s["estimated_noise_rate"] == round(meta["estimated_noise_rate"], 6)
 
 
+def test_default_flag_count_reports_both_noise_estimates_and_what_set_the_count(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["summary"]
+    assert s["flag_count"] == "mixture" and s["flag_rule"] in ("mixture", "criteria")
+    assert 0.0 < s["mixture_noise_rate"] < 0.5 and "uniform mixture" in r.stderr
+    if s["flag_rule"] == "mixture":  # the estimated share, plus a duplicate conflict or two
+        assert round(s["mixture_noise_rate"] * 400) <= s["flagged"] <= round(s["mixture_noise_rate"] * 400) + 2
+    meta = parquet_io.read_meta(scored.selection)
+    assert meta["mixture_noise_rate"] == pytest.approx(s["mixture_noise_rate"], abs=1e-6)
+    assert meta["flag_rule"] == s["flag_rule"]
+
+
 def test_noise_rate_flag_count_flags_the_estimated_share(scored):
     r = runner.invoke(app, ["select", "-w", str(scored.root), "--flag-count", "noise-rate", "--json"])
     assert r.exit_code == 0, r.output

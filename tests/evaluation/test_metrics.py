@@ -52,3 +52,5 @@ def test_noise_rate_comparison_reports_estimate_truth_and_signed_error():
     out = noise_rate_comparison(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), 0.3)
     assert out == {"estimated_noise_rate": 0.3, "true_noise_rate": 0.25, "noise_rate_error": pytest.approx(0.05)}
     assert noise_rate_comparison(np.array([0]), np.array([0]), None)["noise_rate_error"] is None
+    mixture = noise_rate_comparison(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), 0.2, prefix="mixture_")
+    assert mixture == {"mixture_noise_rate": 0.2, "true_noise_rate": 0.25, "mixture_noise_rate_error": pytest.approx(-0.05)}
