@@ -5,7 +5,8 @@ Layers, lowest first. A module imports only from its own package or from a lower
 circle); packages on one line are peers and do not import each other::
 
     core                     errors, console, reasons, templates, report (StageReport), vectors
-    ingest                   types (ClassInfo, Candidate, Discovered), discover, manifest, classes_file, decode
+    ingest                   types (ClassInfo, Candidate, Discovered), table (CandidateTable), discover,
+                             manifest, classes_file, decode
     store                    workdir (paths, every lock, run.json), schemas, parquet_io, tables
     model                    encoder (the only open_clip import), source, prompts
     embed, scoring           embed: plan, images, features, source (protocol), parts, outputs;

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -145,7 +145,12 @@ def _from_npy(path: Path, candidates: list[Candidate]) -> tuple[np.ndarray, list
             f"{path} has {arr.shape[0]} rows but DATA has {len(candidates)} files",
             "the .npy needs one row per file in sample_id order (the order of manifest.parquet)",
         )
-    return arr, [c.sample_id for c in candidates], 0
+    return arr, _ids(candidates), 0
+
+
+def _ids(candidates: Sequence[Candidate]) -> list[str]:
+    """Every sample_id (a `CandidateTable`'s column, no Candidate objects)."""
+    return candidates.ids() if hasattr(candidates, "ids") else [c.sample_id for c in candidates]
 
 
 def _from_parquet(path: Path, candidates: list[Candidate], root: Path) -> tuple[np.ndarray, list[str], int]:
@@ -240,7 +245,7 @@ def embedding_matrix(column: pa.ChunkedArray, path: Path, hint: str = HINT) -> n
 
 def _key_lookup(candidates: list[Candidate], root: Path, *, by_path: bool) -> dict[str, str]:
     if not by_path:
-        return {c.sample_id: c.sample_id for c in candidates}
+        return {s: s for s in _ids(candidates)}
     lookup = {}
     for c in candidates:
         lookup[_norm_key(str(c.path), root)] = c.sample_id

@@ -240,7 +240,11 @@ def embed_images(
     from torch.utils.data import DataLoader
 
     prep = SplitPreprocess(encoder.preprocess)
-    dataset = ImageDataset([(str(c.path), c.member) for c in items], prep, encoder.image_size, max_pixels)
+    pairs, sample_ids = [], []  # one pass over ``items`` (a CandidateTable makes its Candidates per batch)
+    for c in items:
+        pairs.append((str(c.path), c.member))
+        sample_ids.append(c.sample_id)
+    dataset = ImageDataset(pairs, prep, encoder.image_size, max_pixels)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -262,7 +266,7 @@ def embed_images(
         if stacked is not None:
             ok = [k for k, d in enumerate(decoded) if d.status == "ok"]
             vectors[ok] = encoder.encode_images(prep.batch(stacked, encoder.device))
-        ids = [items[d.index].sample_id for d in decoded]
+        ids = [sample_ids[d.index] for d in decoded]
         yield Rows(
             sample_ids=ids,
             sha256=[sha256[s] for s in ids],

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 
+from labelclean.ingest.table import CHUNK_ROWS, EXTRA, extra_array
 from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
+from labelclean.core.reasons import Reason
 from labelclean.store.parquet_io import fixed_list, read_meta, write_table
 from labelclean.store.schemas import MANIFEST, text_schema
 from labelclean.core.report import fingerprint
-from labelclean.embed.plan import Scan, usable
+from labelclean.embed.plan import Scan
 from labelclean.store.workdir import Workdir
 
 
@@ -30,41 +32,54 @@ def missing_canonical(sc: Scan, lookup: dict) -> list[str]:
 
 
 def build_manifest(found: Discovered, sc: Scan, lookup: dict, *, features: bool) -> pa.Table:
-    """One row per discovered file: discovery, hashing and decoding statuses combined."""
+    """One row per discovered file: discovery, hashing and decoding statuses combined.
+
+    Built in Arrow chunks of `CHUNK_ROWS` rows from the candidate table's columns (no
+    `Candidate` object is made); extra manifest columns are taken over as they are."""
     class_ids = {c.name: c.id for c in found.classes}
-    rows = {name: [] for name in MANIFEST.names}
-    for c in found.candidates:
-        d = sc.digests.get(c.sample_id) if usable(c, features=features) else None
-        canon = sc.canonical.get(c.sample_id)
-        if d is None:
-            status, detail, width, height = (c.status.value if c.status else "ok"), c.detail, None, None
-        elif canon is None:
-            status, detail, width, height = d.reason.value, d.detail, None, None
-        else:
-            hit = lookup.get((canon, d.sha256))
-            if hit is None:
-                raise WorkdirError(f"{canon} has no embedding row yet", "run `labelclean embed` again; it resumes")
-            status, detail, width, height = hit
-        values = {
-            "sample_id": c.sample_id, "path": str(c.path), "label": c.label,
-            "label_id": class_ids.get(c.label, -1),
-            "sha256": d.sha256 if d else None, "size_bytes": d.size if d else None,
-            "width": width, "height": height, "status": status, "detail": detail or "",
-            "duplicate_of": canon if canon not in (None, c.sample_id) else None,
-        }
-        for name in MANIFEST.names:
-            rows[name].append(values[name])
-    table = pa.Table.from_pydict(rows, schema=MANIFEST)
+    usable = {None, Reason.missing.value} if features else {None}
+    chunks: list[pa.Table] = []
+    for ids, paths, labels, statuses, details in _candidate_columns(found.candidates):
+        rows: dict[str, list] = {name: [] for name in MANIFEST.names}
+        for sid, path, label, given, given_detail in zip(ids, paths, labels, statuses, details):
+            d = sc.digests.get(sid) if given in usable else None
+            canon = sc.canonical.get(sid)
+            if d is None:
+                status, detail, width, height = given or "ok", given_detail, None, None
+            elif canon is None:
+                status, detail, width, height = d.reason.value, d.detail, None, None
+            else:
+                hit = lookup.get((canon, d.sha256))
+                if hit is None:
+                    raise WorkdirError(f"{canon} has no embedding row yet", "run `labelclean embed` again; it resumes")
+                status, detail, width, height = hit
+            for name, value in (
+                ("sample_id", sid), ("path", path), ("label", label), ("label_id", class_ids.get(label, -1)),
+                ("sha256", d.sha256 if d else None), ("size_bytes", d.size if d else None),
+                ("width", width), ("height", height), ("status", status), ("detail", detail or ""),
+                ("duplicate_of", canon if canon not in (None, sid) else None),
+            ):
+                rows[name].append(value)
+        chunks.append(pa.Table.from_pydict(rows, schema=MANIFEST))
+    table = pa.concat_tables(chunks) if chunks else MANIFEST.empty_table()
+    column = getattr(found.candidates, "column", None)
     for name in found.extra_columns:
-        table = table.append_column(name, _extra_array([c.extras.get(name) for c in found.candidates]))
+        values = column(EXTRA + name) if column is not None else extra_array([c.extras.get(name) for c in found.candidates])
+        table = table.append_column(name, values)
     return table
 
 
-def _extra_array(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+def _candidate_columns(candidates) -> Iterator[tuple[list, ...]]:
+    """(sample_ids, paths as text, labels, status values or None, details) per batch."""
+    if not hasattr(candidates, "column"):
+        cs = list(candidates)
+        yield ([c.sample_id for c in cs], [str(c.path) for c in cs], [c.label for c in cs],
+               [c.status.value if c.status else None for c in cs], [c.detail for c in cs])
+        return
+    table = candidates.table.select(["sample_id", "label", "status", "detail"]).append_column(
+        "full_path", candidates.paths())
+    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+        yield tuple(batch.column(n).to_pylist() for n in ("sample_id", "full_path", "label", "status", "detail"))
 
 
 def write_manifest(wd: Workdir, found: Discovered, table: pa.Table, model_id: str) -> dict[str, int]:

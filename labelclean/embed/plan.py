@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
 
 from labelclean.ingest.decode import FileDigest
 from labelclean.ingest.members import shard_key
@@ -136,8 +138,22 @@ def usable(c: Candidate, *, features: bool) -> bool:
     return c.status is None or (features and c.status == Reason.missing)
 
 
-def owned(candidates: Iterable[Candidate], shard: Shard | None) -> list[Candidate]:
+def owned(candidates: Iterable[Candidate], shard: Shard | None) -> Sequence[Candidate]:
+    """The candidates of ``shard`` (all of them for None); a `CandidateTable` stays one (a
+    filtered view, no Python object per candidate)."""
+    if hasattr(candidates, "mask"):
+        if shard is None:
+            return candidates
+        return candidates.filter(candidates.mask(lambda s, m: shard.owns(shard_key(s, m))))
     return [c for c in candidates if shard is None or shard.owns(shard_key(c.sample_id, c.member))]
+
+
+def owned_usable(candidates: Iterable[Candidate], shard: Shard | None, *, features: bool) -> Sequence[Candidate]:
+    """`owned` candidates that are `usable`."""
+    mine = owned(candidates, shard)
+    if hasattr(mine, "usable_mask"):
+        return mine.filter(mine.usable_mask(missing_ok=features))
+    return [c for c in mine if usable(c, features=features)]
 
 
 def scan(
@@ -158,14 +174,14 @@ def scan(
         from labelclean.embed.hashcache import HashCache
 
         cache = HashCache(None)
-    mine = [c for c in owned(candidates, shard) if usable(c, features=features)]
+    mine = owned_usable(candidates, shard, features=features)
     found = cache.digests(mine, read=True, advance=advance)
     digests = {s: _features_digest(d, features) for s, d in found.items()}
     return _canonical(mine, digests, done)
 
 
 def global_scan(
-    candidates: list[Candidate],
+    candidates: Sequence[Candidate],
     done: Mapping[str, set[str]],
     cache: Digester,
     own: Scan,
@@ -179,19 +195,27 @@ def global_scan(
     Reads no file: digests come from ``own`` (this run's slice) or the stat-checked cache.
     """
     digests = dict(own.digests)
-    pool = [c for c in candidates if usable(c, features=features)]
-    others = cache.digests([c for c in pool if c.sample_id not in digests], read=False)
+    pool = owned_usable(candidates, None, features=features)
+    others = cache.digests((c for c in pool if c.sample_id not in digests), read=False)
     if any(d is None for d in others.values()):
         return None  # another shard has not hashed it (or it changed since)
     digests.update({s: _features_digest(d, features) for s, d in others.items()})
-    by_shard: dict[int, list[Candidate]] = {}
-    for c in pool:
-        by_shard.setdefault(shard_of(shard_key(c.sample_id, c.member), count), []).append(c)
-    for group in by_shard.values():
+    for group in _by_shard(pool, count):
         sc = _canonical(group, digests, done)
         if any(s == c and s not in done.get(sc.digests[s].sha256, ()) for s, c in sc.canonical.items()):
             return None
     return _canonical(pool, digests, done)
+
+
+def _by_shard(pool: Sequence[Candidate], count: int) -> Iterable[Sequence[Candidate]]:
+    """``pool`` split by shard (views of a `CandidateTable`, else lists)."""
+    if hasattr(pool, "mask"):
+        numbers = pool.values(lambda s, m: shard_of(shard_key(s, m), count))
+        return [pool.filter(numbers == i) for i in np.unique(numbers)]
+    by_shard: dict[int, list[Candidate]] = {}
+    for c in pool:
+        by_shard.setdefault(shard_of(shard_key(c.sample_id, c.member), count), []).append(c)
+    return list(by_shard.values())
 
 
 def _features_digest(d: FileDigest, features: bool) -> FileDigest:
@@ -200,37 +224,41 @@ def _features_digest(d: FileDigest, features: bool) -> FileDigest:
     return d
 
 
-def _canonical(group: list[Candidate], digests: dict[str, FileDigest], done: Mapping[str, set[str]]) -> Scan:
+def _canonical(group: Sequence[Candidate], digests: dict[str, FileDigest], done: Mapping[str, set[str]]) -> Scan:
     """One canonical sample per content among ``group``: the smallest sample_id already
     embedded for it, else the smallest sample_id."""
-    mine = {c.sample_id: digests[c.sample_id] for c in group}
-    by_hash: dict[str, list[Candidate]] = {}
-    for c in group:
-        d = mine[c.sample_id]
+    if hasattr(group, "column"):  # a CandidateTable: its columns, no Candidate objects
+        ids, labels = group.ids(), group.column("label").to_pylist()
+    else:
+        ids, labels = [c.sample_id for c in group], [c.label for c in group]
+    mine = {s: digests[s] for s in ids}
+    by_hash: dict[str, list[tuple[str, str | None]]] = {}
+    for s, label in zip(ids, labels):
+        d = mine[s]
         if d.reason == Reason.ok and d.sha256 is not None:
-            by_hash.setdefault(d.sha256, []).append(c)
+            by_hash.setdefault(d.sha256, []).append((s, label))
     canonical = {s: s for s, d in mine.items() if d.reason == Reason.ok}
     conflicts = []
     for sha, members in by_hash.items():
         if len(members) < 2:
             continue
-        ids = [c.sample_id for c in members]
-        previous = sorted(set(ids) & done.get(sha, set()))
-        first = previous[0] if previous else min(ids)
-        canonical.update({s: first for s in ids})
-        if len({c.label for c in members}) > 1:
-            conflicts.append(Conflict(sha, ids, [c.label for c in members]))
+        same = [s for s, _ in members]
+        previous = sorted(set(same) & done.get(sha, set()))
+        first = previous[0] if previous else min(same)
+        canonical.update({s: first for s in same})
+        if len({label for _, label in members}) > 1:
+            conflicts.append(Conflict(sha, same, [label for _, label in members]))
     return Scan(mine, canonical, conflicts)
 
 
 def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: set[tuple[str, str | None]],
-         shard: Shard | None = None) -> list[Candidate]:
+         shard: Shard | None = None) -> Sequence[Candidate]:
     """Canonical candidates of the scan (and of ``shard``) without a finished embedding row,
-    in sample_id order."""
-    out = []
-    for c in owned(candidates, shard):
-        if sc.canonical.get(c.sample_id) != c.sample_id:
-            continue
-        if (c.sample_id, sc.digests[c.sample_id].sha256) not in done_keys:
-            out.append(c)
-    return out
+    in sample_id order (a view when ``candidates`` is a `CandidateTable`)."""
+    def wanted(sample_id: str, member: str | None = None) -> bool:
+        return sc.canonical.get(sample_id) == sample_id and (sample_id, sc.digests[sample_id].sha256) not in done_keys
+
+    mine = owned(candidates, shard)
+    if hasattr(mine, "mask"):
+        return mine.filter(mine.mask(wanted))
+    return [c for c in mine if wanted(c.sample_id)]

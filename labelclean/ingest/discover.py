@@ -1,6 +1,7 @@
 """Find the samples of a dataset on disk: an ImageFolder or a CSV/JSONL/Parquet manifest.
 
-Nothing here decodes images; every file found becomes a `Candidate` and only problems
+Nothing here decodes images; every file found becomes a row of a `CandidateTable` (Arrow
+columns built while walking, ingest/table.py; read as `Candidate` objects) and only problems
 visible without reading a file are set here (``missing``, ``outside_root``, ``unlabeled``,
 and ``unreadable`` for a sub-folder that cannot be listed).
 
@@ -34,12 +35,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from labelclean.ingest.classes_file import default_prompt_name, read_classes_file
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc, sort_unique
+from labelclean.ingest.table import CandidateBuilder, same_name_error
+from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
 
 __all__ = ["Candidate", "Discovered", "discover", "read_classes_file", "default_prompt_name", "nfc"]
 
@@ -106,49 +108,53 @@ def discover(
 def _discover_folder(
     root: Path, named: list[tuple[str, str]] | None, exclude: Sequence[Path], allow_outside_root: bool
 ) -> Discovered:
-    walk = _Walk(root, exclude, allow_outside_root)
+    rows = CandidateBuilder(root)
+    walk = _Walk(root, exclude, allow_outside_root, rows)
     class_dirs, loose = walk.scan_root()
-    candidates = [
-        Candidate(nfc(p.name), p, None, {}, Reason.unlabeled, "directly under the data root, not in a class folder")
-        for p in loose
-    ]
+    for p in loose:
+        rows.add(nfc(p.name), str(p), None, Reason.unlabeled, "directly under the data root, not in a class folder")
+    walk.add_root_links()
+    listed = {n for n, _ in named} if named is not None else set()
     used: list[str] = []
     for name in sorted(class_dirs):
-        found = list(walk.walk_class(class_dirs[name], name))
-        if any(c.status is None for c in found) or (named is not None and name in {n for n, _ in named}):
+        before, ok_before = rows.rows, rows.n_ok
+        walk.walk_class(class_dirs[name], name)
+        if rows.n_ok > ok_before or name in listed:
             used.append(name)
-        elif not found:
+        elif rows.rows == before:
             walk.empty.append(name)
-        candidates.extend(found)
-    candidates.extend(walk.root_links)
     if not class_dirs:
         what = f"only {len(loose)} loose files" if loose else "nothing"
         raise InputError(f"{root} has no class folders ({what} found)", DATA_HINT)
     if not used:
         raise InputError(f"{root} has no class folder with a file in it ({len(class_dirs)} folders)", DATA_HINT)
     classes = _folder_classes(root, used, named)
-    found = Discovered(root, root, "folder", classes, sort_unique(candidates, root), [], sorted(walk.ignored))
+    candidates = rows.finish(lambda a, b: same_name_error(root, a["path"], b["path"]))
+    found = Discovered(root, root, "folder", classes, candidates, [], sorted(walk.ignored))
     found.excluded, found.empty_folders = walk.excluded, walk.empty
     return found
 
 
 class _Walk:
-    """Streams the files of a class-folder tree with the symlink and exclusion rules.
+    """Streams the files of a class-folder tree, with the symlink and exclusion rules, into
+    a `CandidateBuilder` (no Python object per file outlives its chunk).
 
     Directories are read with ``os.scandir`` one at a time (nothing but the current
     folder's entries is held); real paths are derived from the parent's real path, so
     only symlinks cost a ``realpath`` call.
     """
 
-    def __init__(self, root: Path, exclude: Sequence[Path], allow_outside_root: bool):
+    def __init__(self, root: Path, exclude: Sequence[Path], allow_outside_root: bool, rows: CandidateBuilder):
         self.root = root
         self.real_root = os.path.realpath(root)
         self.exclude = {os.path.realpath(p) for p in exclude}
         self.allow = allow_outside_root
+        self.rows = rows
         self.visited: set[str] = {self.real_root}
         self.ignored: list[str] = []
         self.excluded: list[str] = []  # "rel/ (why)" for the workdir and export folders
         self.empty: list[str] = []  # class folders without any file
+        self.root_links: list[tuple] = []  # rows for skipped folder symlinks at the root
 
     def inside(self, real: str) -> bool:
         return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
@@ -156,18 +162,22 @@ class _Walk:
     def scan_root(self) -> tuple[dict[str, Path], list[Path]]:
         class_dirs: dict[str, Path] = {}
         loose: list[Path] = []
-        self.root_links: list[Candidate] = []
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             if is_ignored(entry.name):
                 self.ignored.append(nfc(entry.name) + ("/" if entry.is_dir() else ""))
             elif entry.is_dir():
-                if self._enter(entry, self.real_root, nfc(entry.name), None, self.root_links):
+                if self._enter(entry, self.real_root, nfc(entry.name), None, self.root_links.append):
                     class_dirs[nfc(entry.name)] = Path(entry.path)
             else:
                 loose.append(Path(entry.path))
         return class_dirs, loose
 
-    def walk_class(self, class_dir: Path, label: str) -> Iterator[Candidate]:
+    def add_root_links(self) -> None:
+        for row in self.root_links:
+            self.rows.add(*row)
+
+    def walk_class(self, class_dir: Path, label: str) -> None:
+        add = self.rows.add
         real = os.path.realpath(class_dir)
         stack: list[tuple[str, str, str]] = [(str(class_dir), real, label)]  # (path, real path, sample id)
         while stack:
@@ -175,8 +185,7 @@ class _Walk:
             try:
                 entries = sorted(os.scandir(path), key=lambda e: e.name)
             except OSError as e:
-                detail = f"cannot list this folder: {e.strerror or e}"
-                yield Candidate(f"{rel}/", Path(path), label, {}, Reason.unreadable, detail)
+                add(f"{rel}/", path, label, Reason.unreadable, f"cannot list this folder: {e.strerror or e}")
                 continue
             subdirs: list[tuple[str, str, str]] = []
             for entry in entries:
@@ -184,17 +193,17 @@ class _Walk:
                 if is_ignored(entry.name):
                     self.ignored.append(sid + ("/" if _is_dir(entry) else ""))
                 elif _is_dir(entry):
-                    out: list[Candidate] = []
-                    target = self._enter(entry, real, sid, label, out)
-                    yield from out
+                    target = self._enter(entry, real, sid, label, lambda row: add(*row))
                     if target is not None:
                         subdirs.append((entry.path, target, sid))
+                elif entry.is_symlink() and not self.allow:
+                    self._link(entry, sid, label)
                 else:
-                    yield self._file(entry, sid, label)
+                    add(sid, entry.path, label)
             stack.extend(reversed(subdirs))
 
-    def _enter(self, entry: os.DirEntry, parent_real: str, sid: str, label: str | None, out: list) -> str | None:
-        """The real path of a folder to walk into, or None (skipped, recorded in ``out``)."""
+    def _enter(self, entry: os.DirEntry, parent_real: str, sid: str, label: str | None, out) -> str | None:
+        """The real path of a folder to walk into, or None (skipped; its row goes to ``out``)."""
         link = entry.is_symlink()
         real = os.path.realpath(entry.path) if link else os.path.join(parent_real, entry.name)
         if real in self.exclude:
@@ -212,28 +221,27 @@ class _Walk:
                 where = os.path.relpath(real, self.real_root) if inside else real
                 detail = f"a folder symlink to {'the data root' if where == '.' else where}, " \
                          "which is listed already; not followed"
-                out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_loop, detail))
+                out((f"{sid}/", entry.path, label, Reason.symlink_loop, detail))
                 return None
             if not self.allow:
                 detail = f"a folder symlink to {real}, outside the data root; not followed " \
                          "(pass --allow-outside-root to follow it)"
-                out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_outside_root, detail))
+                out((f"{sid}/", entry.path, label, Reason.symlink_outside_root, detail))
                 return None
         if real in self.visited:  # reached again through a followed outside link
             detail = f"{real} is listed already (reached through a symlink); not entered again"
-            out.append(Candidate(f"{sid}/", Path(entry.path), label, {}, Reason.symlink_loop, detail))
+            out((f"{sid}/", entry.path, label, Reason.symlink_loop, detail))
             return None
         self.visited.add(real)
         return real
 
-    def _file(self, entry: os.DirEntry, sid: str, label: str) -> Candidate:
-        path = Path(entry.path)
-        if entry.is_symlink() and not self.allow:
-            real = os.path.realpath(entry.path)
-            if not self.inside(real):
-                detail = f"a symlink to {real}, outside the data root (pass --allow-outside-root to use it)"
-                return Candidate(sid, path, label, {}, Reason.symlink_outside_root, detail)
-        return Candidate(sid, path, label, {})
+    def _link(self, entry: os.DirEntry, sid: str, label: str) -> None:
+        real = os.path.realpath(entry.path)
+        if not self.inside(real):
+            detail = f"a symlink to {real}, outside the data root (pass --allow-outside-root to use it)"
+            self.rows.add(sid, entry.path, label, Reason.symlink_outside_root, detail)
+        else:
+            self.rows.add(sid, entry.path, label)
 
 
 def _is_workdir(path: str) -> bool:

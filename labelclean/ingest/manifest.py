@@ -20,8 +20,11 @@ normalised lexically (``a/../b`` -> ``b``); one that then lies outside the root 
 ``symlink_outside_root``, unless ``allow_outside_root`` (an outside sample's id is its
 absolute path). Files not on disk get ``missing``.
 
-Reading: CSV/TSV and JSONL are parsed with pyarrow's readers (every CSV cell as text);
-when pyarrow refuses a file, the standard-library reader re-reads it to say where and why.
+Reading: CSV/TSV and JSONL are parsed with pyarrow's readers (every CSV cell as text; CSV
+streamed block by block, Parquet by record batch) and turned into candidates one batch of
+rows at a time (`labelclean.ingest.table`: extra columns stay Arrow arrays, no Python
+object per row is kept); when pyarrow refuses a file, the standard-library reader re-reads
+it to say where and why.
 A ``.csv`` whose header only splits into path and label columns on ``;`` or TAB is read
 with that delimiter. A list or object in the label column is an error (one label per
 image). Listing the same file
@@ -37,10 +40,12 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from labelclean.ingest.classes_file import default_prompt_name
-from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc, sort_unique
+from labelclean.ingest import table as candidate_table
+from labelclean.ingest.table import CandidateBuilder, extra_array
+from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 
@@ -60,45 +65,147 @@ def discover_manifest(
         raise InputError(
             f"{source} is neither a folder nor a manifest (unknown extension {source.suffix!r})", DATA_HINT
         )
-    rows, columns = _read_rows(source, kind)
-    if not rows:
-        raise InputError(f"the manifest {source} has no rows", "add one row per image with path and label columns")
-    path_col, label_col = _pick_columns(columns, source)
-    extra_columns = [c for c in columns if c not in (path_col, label_col)]
     root = Path(root).expanduser().resolve() if root is not None else source.parent
-    seen: dict[str, str] = {}
-    candidates: list[Candidate] = []
-    paths = _Paths(root)
-    for where, values in rows:
-        c = _candidate(values, where, path_col, label_col, extra_columns, paths, allow_outside_root, source)
-        if c.sample_id in seen:
-            raise InputError(
-                f"the manifest {source} lists {c.sample_id} twice ({seen[c.sample_id]} and {where})",
-                "keep one row per file",
-            )
-        seen[c.sample_id] = where
-        candidates.append(c)
-    classes = _classes(candidates, named, source)
-    return Discovered(root, source, kind, classes, sort_unique(candidates, root), extra_columns)
-
-
-def _read_rows(source: Path, kind: str) -> tuple[Sequence[Row], list[str]]:
+    reader = _Reader(source, root, named, allow_outside_root, candidate_table.CHUNK_ROWS)
     try:
-        if kind == "parquet":
-            return _parquet_rows(source)
-        delimiter = _sniff_delimiter(source)
-        fast = _arrow_rows(source, kind, delimiter)
-        if fast is not None:
-            return fast
-        with open(source, encoding="utf-8-sig", newline="") as f:  # slow path: exact error messages
-            if kind == "csv":
-                return _csv_rows(f, source, delimiter)
-            return _jsonl_rows(f, source)
+        rows, extra_columns, word = reader.read(kind)
     except UnicodeDecodeError as e:
         raise InputError(f"the manifest {source} is not UTF-8 text", "save it as UTF-8") from e
     except OSError as e:
         hint = "check the path and permissions"
         raise InputError(f"cannot read the manifest {source}: {e.strerror or e}", hint) from e
+
+    def twice(a: dict, b: dict) -> InputError:
+        return InputError(
+            f"the manifest {source} lists {a['sample_id']} twice ({word} {a['where']} and {word} {b['where']})",
+            "keep one row per file",
+        )
+
+    candidates = rows.finish(twice)
+    classes = _classes_of(candidates.labels(), named, source)
+    return Discovered(root, source, kind, classes, candidates, extra_columns)
+
+
+class _Refused(Exception):
+    """pyarrow cannot parse the file: the standard-library reader re-reads it."""
+
+
+class _Reader:
+    """Reads a manifest batch by batch into a `CandidateBuilder`: pyarrow's readers first
+    (CSV streamed block by block, JSONL as one Arrow table, Parquet by record batch), the
+    standard library when pyarrow refuses the file (it says where and why)."""
+
+    def __init__(self, source: Path, root: Path, named, allow_outside_root: bool, chunk_rows: int):
+        self.source, self.named, self.allow, self.chunk_rows = source, named, allow_outside_root, chunk_rows
+        self.listed = {n for n, _ in named} if named is not None else None
+        self.paths = _Paths(root)
+        self.root = root
+
+    def read(self, kind: str) -> tuple[CandidateBuilder, list[str], str]:
+        if kind == "parquet":
+            columns, batches = _parquet_batches(self.source, self.chunk_rows)
+            return self._arrow(columns, batches, "row", 1)
+        delimiter = _sniff_delimiter(self.source)
+        try:
+            opened = _arrow_batches(self.source, kind, delimiter, self.chunk_rows)
+            if opened is not None:
+                return self._arrow(*opened)
+        except _Refused:
+            pass
+        with open(self.source, encoding="utf-8-sig", newline="") as f:  # slow path: exact error messages
+            rows, columns = _csv_rows(f, self.source, delimiter) if kind == "csv" else _jsonl_rows(f, self.source)
+        return self._python(rows, columns)
+
+    def _start(self, columns: list[str]) -> tuple[str, str, list[str], CandidateBuilder]:
+        self.path_col, self.label_col = path_col, label_col = _pick_columns(columns, self.source)
+        extra = [c for c in columns if c not in (path_col, label_col)]
+        return path_col, label_col, extra, CandidateBuilder(self.root, extra, self.chunk_rows)
+
+    def _arrow(self, columns: list[str], batches, word: str, first: int) -> tuple[CandidateBuilder, list[str], str]:
+        import pyarrow as pa
+
+        started = None
+        n = first
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                if started is None:
+                    started = self._start(columns)
+                path_col, label_col, extra, rows = started
+                where = range(n, n + batch.num_rows)
+                self._add(rows, batch.column(path_col).to_pylist(), batch.column(label_col).to_pylist(),
+                          where, word, {c: batch.column(c) for c in extra})
+                n += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+            if word == "row":  # Parquet has no second reader
+                raise InputError(f"cannot read the Parquet manifest {self.source}: {e}",
+                                 "check that it is a Parquet file") from e
+            raise _Refused() from e
+        if started is None:
+            raise _no_rows(self.source)
+        return started[3], started[2], word
+
+    def _python(self, rows: list[Row], columns: list[str]) -> tuple[CandidateBuilder, list[str], str]:
+        if not rows:
+            raise _no_rows(self.source)
+        path_col, label_col, extra, builder = self._start(columns)
+        for k in range(0, len(rows), self.chunk_rows):
+            chunk = rows[k:k + self.chunk_rows]
+            where = [int(w.split()[1]) for w, _ in chunk]
+            extras = {c: extra_array([v.get(c) for _, v in chunk]) for c in extra}
+            self._add(builder, [v.get(path_col) for _, v in chunk], [v.get(label_col) for _, v in chunk],
+                      where, "line", extras)
+        return builder, extra, "line"
+
+    def _add(self, rows: CandidateBuilder, paths: list, labels: list, where, word: str, extras: dict) -> None:
+        out: dict[str, list] = {n: [] for n in ("sample_id", "path", "label", "status", "detail")}
+        for raw, value, n in zip(paths, labels, where):
+            here = f"{word} {n}"
+            sid, full, label, status, detail = _candidate(raw, value, here, self.path_col, self.label_col,
+                                                          self.paths, self.allow, self.source)
+            if status is None and label is not None and self.listed is not None and label not in self.listed:
+                status, detail = Reason.unlabeled, f"label {label!r} is not in the --classes file"
+            for key, v in zip(out, (sid, full, label, status, detail)):
+                out[key].append(v)
+        out["where"] = list(where)
+        rows.add_columns(out, extras)
+
+
+def _read_rows(source: Path, kind: str) -> tuple[list[Row], list[str]]:
+    """Every row as (where, values) and the column names, read as `discover_manifest` reads
+    (for a small side file such as evaluate's ``--truth``: this holds a dict per row)."""
+    import pyarrow as pa
+
+    try:
+        if kind == "parquet":
+            columns, batches = _parquet_batches(source, candidate_table.CHUNK_ROWS)
+            return _dict_rows(columns, batches, "row", 1), columns
+        delimiter = _sniff_delimiter(source)
+        try:
+            opened = _arrow_batches(source, kind, delimiter, candidate_table.CHUNK_ROWS)
+            if opened is not None:
+                return _dict_rows(*opened), opened[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        with open(source, encoding="utf-8-sig", newline="") as f:
+            return _csv_rows(f, source, delimiter) if kind == "csv" else _jsonl_rows(f, source)
+    except UnicodeDecodeError as e:
+        raise InputError(f"the manifest {source} is not UTF-8 text", "save it as UTF-8") from e
+    except OSError as e:
+        raise InputError(f"cannot read the manifest {source}: {e.strerror or e}", "check the path and permissions") from e
+
+
+def _dict_rows(columns: list[str], batches, word: str, first: int) -> list[Row]:
+    rows: list[Row] = []
+    for batch in batches:
+        for values in batch.to_pylist():
+            rows.append((f"{word} {first + len(rows)}", values))
+    return rows
+
+
+def _no_rows(source: Path) -> InputError:
+    return InputError(f"the manifest {source} has no rows", "add one row per image with path and label columns")
 
 
 def _sniff_delimiter(source: Path) -> str:
@@ -116,9 +223,9 @@ def _sniff_delimiter(source: Path) -> str:
     return default
 
 
-def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[Sequence[Row], list[str]] | None:
-    """Parse with pyarrow's multi-threaded readers; None when pyarrow refuses the file (the
-    stdlib reader then says where and why)."""
+def _arrow_batches(source: Path, kind: str, delimiter: str, chunk_rows: int):
+    """(columns, record batches, word, first row number) from pyarrow's readers; None when
+    pyarrow refuses the file up front (a refusal while streaming raises `_Refused`)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
@@ -128,28 +235,31 @@ def _arrow_rows(source: Path, kind: str, delimiter: str) -> tuple[Sequence[Row],
             columns = _csv_header(source, delimiter)
             if not columns or len(set(columns)) != len(columns):
                 return None
-            table = pacsv.read_csv(
+            reader = pacsv.open_csv(
                 source,
-                read_options=pacsv.ReadOptions(column_names=columns, skip_rows=1),
+                read_options=pacsv.ReadOptions(column_names=columns, skip_rows=1, block_size=1 << 22),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in columns}, null_values=[""], strings_can_be_null=True
                 ),
             )
-            first_line = 2
-        else:
-            table = pajson.read_json(source)
-            if any(pa.types.is_temporal(t) for t in table.schema.types):
-                return None  # pyarrow turns ISO date strings into timestamps: keep the text
-            first_line = None
+            return columns, _rebatched(reader, chunk_rows), "line", 2
+        table = pajson.read_json(source)
+        if any(pa.types.is_temporal(t) for t in table.schema.types):
+            return None  # pyarrow turns ISO date strings into timestamps: keep the text
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if first_line is None:  # JSONL: pyarrow skips blank lines, so row numbers need the stdlib path
-        with open(source, "rb") as f:
-            if any(not line.strip() for line in f):
-                return None
-        first_line = 1
-    return _Columns(table, "line", first_line), table.column_names
+    with open(source, "rb") as f:  # JSONL: pyarrow skips blank lines, so row numbers need the stdlib path
+        if any(not line.strip() for line in f):
+            return None
+    return table.column_names, table.to_batches(max_chunksize=chunk_rows), "line", 1
+
+
+def _rebatched(batches, chunk_rows: int):
+    """Record batches of at most ``chunk_rows`` rows."""
+    for batch in batches:
+        for k in range(0, batch.num_rows, chunk_rows):
+            yield batch.slice(k, chunk_rows)
 
 
 def _csv_header(source: Path, delimiter: str) -> list[str]:
@@ -193,32 +303,15 @@ def _jsonl_rows(f, source: Path) -> tuple[list[Row], list[str]]:
     return rows, list(columns)
 
 
-def _parquet_rows(source: Path) -> tuple[Sequence[Row], list[str]]:
+def _parquet_batches(source: Path, chunk_rows: int):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(source)
+        pf = pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"cannot read the Parquet manifest {source}: {e}", "check that it is a Parquet file") from e
-    return _Columns(table, "row", 1), table.column_names
-
-
-class _Columns:
-    """The rows of a pyarrow table as (where, values) pairs, made one at a time (no list of
-    a dict per row is ever held)."""
-
-    def __init__(self, table, word: str, first: int):
-        self.names = table.column_names
-        self.cols = [table[c].to_pylist() for c in self.names]
-        self.word, self.first, self.n = word, first, table.num_rows
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self):
-        for n, values in enumerate(zip(*self.cols), self.first):
-            yield f"{self.word} {n}", dict(zip(self.names, values))
+    return pf.schema_arrow.names, pf.iter_batches(batch_size=chunk_rows)
 
 
 def _pick_columns(columns: list[str], source: Path) -> tuple[str, str]:
@@ -261,8 +354,8 @@ class _Paths:
         return real == self.real_root or real.startswith(self.real_prefix)
 
 
-def _candidate(values, where, path_col, label_col, extra_columns, paths: _Paths, allow_outside_root, source):
-    raw = values.get(path_col)
+def _candidate(raw, value, where, path_col, label_col, paths: _Paths, allow_outside_root, source):
+    """(sample_id, absolute path, label, status, detail) of one manifest row."""
     if not isinstance(raw, str) or not raw.strip():
         raise InputError(
             f"the manifest {source} has no path on {where} (found {raw!r})",
@@ -271,27 +364,25 @@ def _candidate(values, where, path_col, label_col, extra_columns, paths: _Paths,
     raw = os.path.expanduser(raw) if raw.startswith("~") else raw
     absolute = os.path.isabs(raw)
     full = os.path.normpath(raw if absolute else os.path.join(paths.root, raw))
-    label = _label(values.get(label_col), where, label_col, source)
-    extras = {c: values.get(c) for c in extra_columns}
+    label = _label(value, where, label_col, source)
     escapes = not paths.inside(full)
     sample_id = nfc(full if escapes else full[len(paths.prefix):]).replace(os.sep, "/")
-    path = Path(full)
     if escapes and not absolute and not allow_outside_root:
         detail = f"{where} points outside the data root {paths.root} (pass --allow-outside-root to use it)"
-        return Candidate(sample_id, path, label, extras, Reason.outside_root, detail)
+        return sample_id, full, label, Reason.outside_root, detail
     try:
         is_link = stat.S_ISLNK(os.lstat(full).st_mode)
     except (FileNotFoundError, NotADirectoryError):
-        return Candidate(sample_id, path, label, extras, Reason.missing, f"listed on {where} but not on disk")
+        return sample_id, full, label, Reason.missing, f"listed on {where} but not on disk"
     except OSError:  # e.g. permission denied on a parent: decoding records it as unreadable
         is_link = False
     if not escapes and not allow_outside_root and not paths.really_inside(full, is_link):
         detail = f"{where} is a symlink to {os.path.realpath(full)}, outside the data root {paths.root} " \
                  "(pass --allow-outside-root to use it)"
-        return Candidate(sample_id, path, label, extras, Reason.symlink_outside_root, detail)
+        return sample_id, full, label, Reason.symlink_outside_root, detail
     if label is None:
-        return Candidate(sample_id, path, None, extras, Reason.unlabeled, f"no label on {where}")
-    return Candidate(sample_id, path, label, extras)
+        return sample_id, full, None, Reason.unlabeled, f"no label on {where}"
+    return sample_id, full, label, None, ""
 
 
 def _label(value: Any, where: str, column: str, source: Path) -> str | None:
@@ -309,13 +400,20 @@ def _label(value: Any, where: str, column: str, source: Path) -> str | None:
 
 
 def _classes(candidates: list[Candidate], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
+    """Classes of a list of candidates (tar and Parquet image containers); labels that
+    ``named`` does not list make their candidates ``unlabeled``."""
     if named is not None:
         listed = {n for n, _ in named}
         for c in candidates:
             if c.status is None and c.label is not None and c.label not in listed:
                 c.status, c.detail = Reason.unlabeled, f"label {c.label!r} is not in the --classes file"
+    return _classes_of({c.label for c in candidates if c.label is not None}, named, source)
+
+
+def _classes_of(labels: set[str], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
+    """``named`` as classes, else the labels sorted (numerically when all are integers)."""
+    if named is not None:
         return [ClassInfo(i, n, p) for i, (n, p) in enumerate(named)]
-    labels = {c.label for c in candidates if c.label is not None}
     if not labels:
         raise InputError(f"the manifest {source} has no labelled rows", "fill the label column")
     numeric = all(_is_int(x) for x in labels)

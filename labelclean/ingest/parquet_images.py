@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.types import Candidate, Discovered, nfc, sort_unique
+from labelclean.ingest.table import sort_unique
+from labelclean.ingest.types import Candidate, Discovered, nfc
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "bytes")
 LABEL_COLUMNS = ("label", "class", "cls", "target")

@@ -1,15 +1,15 @@
 """What discovery yields (`Candidate`, `Discovered`, `ClassInfo`) and the rules both discoverers
 (folders in ingest/discover.py, manifests in ingest/manifest.py) share: NFC sample ids, sorted
-and unique."""
+and unique. `Discovered.candidates` is a `labelclean.ingest.table.CandidateTable`: Arrow
+columns read as a sequence of `Candidate` objects made one batch at a time."""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 
 DATA_HINT = (
@@ -25,7 +25,7 @@ class ClassInfo:
     prompt_name: str  # how prompts say it ("maple tree" for maple_tree)
 
 
-@dataclass(slots=True)  # one per file: slots keep 10M of them small
+@dataclass(slots=True)  # made per row while iterating a CandidateTable (never 10M at once)
 class Candidate:
     sample_id: str  # path relative to the data root, POSIX '/', NFC-normalised unicode
     path: Path  # absolute path
@@ -42,7 +42,7 @@ class Discovered:
     source: Path  # the DATA argument as resolved
     kind: str  # "folder" | "csv" | "jsonl" | "parquet"
     classes: list[ClassInfo]  # ids are positions
-    candidates: list[Candidate]  # sorted by sample_id, unique sample_ids
+    candidates: Sequence[Candidate]  # a CandidateTable: sorted by sample_id, unique sample_ids
     extra_columns: list[str]
     ignored: list[str] = field(default_factory=list)  # skipped hidden/system files (relative paths)
     excluded: list[str] = field(default_factory=list)  # "rel/ (why)": workdir / export folders not scanned
@@ -50,21 +50,10 @@ class Discovered:
 
     def empty_classes(self) -> list[ClassInfo]:
         """Classes no candidate is labelled with (the caller warns about them)."""
-        used = {c.label for c in self.candidates}
+        labels = getattr(self.candidates, "labels", None)
+        used = labels() if labels is not None else {c.label for c in self.candidates}
         return [c for c in self.classes if c.name not in used]
 
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
-
-
-def sort_unique(candidates: list[Candidate], root: Path) -> list[Candidate]:
-    """Sort by sample_id; two files with the same NFC-normalised id are an InputError."""
-    candidates = sorted(candidates, key=lambda c: c.sample_id)
-    for a, b in zip(candidates, candidates[1:]):
-        if a.sample_id == b.sample_id:
-            raise InputError(
-                f"two files in {root} have the same name after unicode normalisation: {a.path} and {b.path}",
-                "rename one of them",
-            )
-    return candidates

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.types import Candidate, Discovered, nfc, sort_unique
+from labelclean.ingest.table import sort_unique
+from labelclean.ingest.types import Candidate, Discovered, nfc
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 LABEL_HINT = "use --label-field cls, txt or json:FIELD"

@@ -41,7 +41,7 @@ from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
 from labelclean.core.report import StageReport, Timer, summary_field
 from labelclean.embed.hashcache import HashCache
-from labelclean.embed.plan import Scan, Shard, global_scan, owned, parse_shard, scan, todo, usable
+from labelclean.embed.plan import Scan, Shard, global_scan, owned_usable, parse_shard, scan, todo
 from labelclean.embed.source import Source
 from labelclean.store.parquet_io import read_meta
 from labelclean.store.tables import no_usable_message
@@ -180,7 +180,7 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
     seconds["hash"] = t.seconds
     done_keys = set(zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()))
     items = todo(run.found.candidates, run.scan, done_keys)
-    n_owned = len(todo(run.found.candidates, run.scan, set()))
+    n_owned = sum(1 for s, c in run.scan.canonical.items() if s == c)  # what todo() yields with nothing done
     if items and not getattr(run.source, "loaded", True):
         with Timer() as t:
             run.source.load()
@@ -235,7 +235,7 @@ def _load_source(run: _Run) -> Source:
 
 
 def _hash_all(run: _Run, done_by_hash: dict[str | None, set[str]], cache: HashCache) -> Scan:
-    mine = [c for c in owned(run.found.candidates, run.shard) if usable(c, features=run.features)]
+    mine = owned_usable(run.found.candidates, run.shard, features=run.features)
     with console.progress("Hashing", total=len(mine), unit="files") as bar:
         return scan(mine, done_by_hash, cache, features=run.features, advance=bar.advance)
 
