@@ -11,8 +11,9 @@
 #   1. embed images/s end to end vs the pure forward pass, ViT-B-32 and ViT-L-14, random
 #      weights, fp16 (CUDA), JPEGs generated here (benchmarks/embed_throughput.py);
 #   2. one epoch of each trainer at 224 px: mixfix, deft (phase 1 only: with random weights
-#      its detection finds no clean sample to fine-tune on), css (skipped with a message when
-#      this labelclean has no `--method css`), on a workdir made by `labelclean run`;
+#      its detection finds no clean sample to fine-tune on), css (one epoch of split + FixMatch +
+#      NT-Xent + ssl prompts, no pre-training or warm-up; skipped with a message when this
+#      labelclean has no `--method css`), on a workdir made by `labelclean run`;
 #   3. score + select at 1M and 10M synthetic samples (benchmarks/score_scale.py).
 # It prints every result and writes them as JSON under $OUT (default bench-out/gpu-check):
 # gpu_check.json (all steps: status, seconds, results) plus each step's log. Exits non-zero
@@ -133,7 +134,10 @@ for method in mixfix deft css; do
   fi
   # random CLIP weights (no network): DeFT's detection finds no clean sample, so its phase 2
   # cannot run; the check times phase 1 (one epoch of dual-prompt learning) with --detect-only
+  # css: one epoch of the full method (no pre-training or warm-up; FixMatch + NT-Xent on the
+  # network, ssl prompts through the CLIP image tower at its own size)
   extra=(); [ "$method" = deft ] && extra=(--detect-only)
+  [ "$method" = css ] && extra=(--pretrain-epochs 0 --warmup 0 --prompt-training ssl)
   step "train_$method" 60 "$PY" -m labelclean -q train -w "$WORK/train-w" --method "$method" --epochs 1 \
     --image-size 224 "${TRAIN_OPTS[@]}" "${extra[@]}" --json
 done

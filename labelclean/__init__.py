@@ -8,12 +8,12 @@ circle); packages on one line are peers and do not import each other::
     ingest                   types (ClassInfo, Candidate, Discovered), table (CandidateTable), discover,
                              manifest, classes_file, decode
     store                    workdir (paths, every lock, run.json), schemas, parquet_io, tables
-    model                    encoder (the only open_clip import), source, prompts
+    model                    encoder (the only open_clip import), source, prompts, context (learned prompts)
     embed, scoring           embed: plan, images, features, source (protocol), parts, outputs;
                              scoring: zero_shot, logreg, knn, quality
     selection                ensemble / criteria / css decisions from probabilities
     review, evaluation       reviewer decisions; metrics, synthetic noise, `noise` (noisy_manifest)
-    export, train            cleaned-data writers, top-3; MixFix and DeFT
+    export, train            cleaned-data writers, top-3; MixFix, DeFT and CSS
     report                   the HTML report
     stages                   configs (every option's default), run_<stage>(workdir, config), pipeline
     demo                     the demo domain and model, and `demo` (run.py: the whole pipeline)

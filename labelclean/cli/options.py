@@ -132,8 +132,11 @@ OPTIONS: dict[str, Opt] = {
     "estimators": _opt("--estimators", help="Comma-separated estimators: zeroshot, logreg, robust (logreg refitted "
                        "on the samples it trusts), knn, multimodal (LEMoN-style image and text neighbours) "
                        "(default: zeroshot, robust, those the workdir allows; zeroshot needs prompt "
-                       "embeddings); select also takes deft when W/deft.parquet exists.",
+                       "embeddings); select also takes deft and css when `train` wrote W/deft.parquet or W/css.parquet.",
                        feeds=("score.estimators", "select.estimators"), pipeline=True),
+    "prompts": _opt("--prompts", help="Zero-shot prompts: the ones `embed` encoded (default), or learned:css / "
+                    "learned:deft, the prompts `train --method css` (or DeFT's positive prompts) learned, read from "
+                    "W/prompts/<method>.parquet.", feeds="score.prompts", pipeline=True),
     "temperature": _opt("--temperature", help="Zero-shot temperature tau in exp(cos/tau) (default: 1 / the model's "
                         "learned logit scale, 0.01 for released CLIP models; 0.07, CLIPCleaner's, when the model "
                         "has none). The value used is recorded in run.json.", feeds="score.temperature"),
@@ -257,7 +260,9 @@ OPTIONS: dict[str, Opt] = {
                       "(0 = uniform).", feeds="noise.sharpness", needs=("mode", ("instance",))),
     "noise_overwrite": _opt("--overwrite", help="Replace an existing --out.", feeds="noise.overwrite"),
     # train
-    "train_method": _opt("--method", help="mixfix (CLIPCleaner) or deft (DeFT).", feeds="train.method"),
+    "train_method": _opt("--method", help="mixfix (CLIPCleaner), deft (DeFT) or css (CSS: per-epoch 2-D GMM split "
+                         "on the network's loss and CLIP p(given), FixMatch + contrastive training, CoOp prompts "
+                         "co-trained; paper-scale runs need a GPU).", feeds="train.method"),
     "manifest": _opt("--manifest", help="Train on an exported manifest (path,label[,clean_score]; all rows clean) "
                      "instead of the workdir selection.", feeds="train.manifest"),
     "val": _opt("--val", help="Held-out labelled folder or manifest; accuracy per epoch.", feeds="train.val"),
@@ -269,10 +274,15 @@ OPTIONS: dict[str, Opt] = {
     "pretrained_backbone": _opt("--pretrained-backbone", help="Local state dict for a timm backbone (never "
                                 "downloaded).", feeds="train.pretrained_backbone"),
     "image_size": _opt("--image-size", help="Input size (default: the backbone's).", feeds="train.image_size"),
-    "epochs": _opt("--epochs", help="Epochs (mixfix 300; deft 10 per phase).", feeds="train.epochs"),
-    "train_batch_size": _opt("--batch-size", help="Batch size (mixfix 128, deft 64).", feeds="train.batch_size"),
-    "lr": _opt("--lr", help="Learning rate (mixfix 0.02; deft phase 1 0.03).", feeds="train.lr"),
-    "schedule": _opt("--schedule", help="step (x0.1 at 2/3 and 5/6) or cosine.", feeds="train.schedule"),
+    "epochs": _opt("--epochs", help="Epochs (mixfix 300; deft 10 per phase; css 310, warm-up included).",
+                   feeds="train.epochs"),
+    "train_batch_size": _opt("--batch-size", help="Batch size (mixfix 128, deft 64, css 128).",
+                             feeds="train.batch_size"),
+    "lr": _opt("--lr", help="Learning rate (mixfix 0.02; deft phase 1 0.03; css 0.02).", feeds="train.lr"),
+    "schedule": _opt("--schedule", help="step (x0.1 at 2/3 and 5/6; css: halfway after warm-up) or cosine.",
+                     feeds="train.schedule"),
+    "weight_decay": _opt("--weight-decay", help="SGD weight decay (default 5e-4; css --preset clothing1m 1e-3).",
+                         feeds="train.weight_decay"),
     "augment": _opt("--augment", help="auto, strong (AutoAugment/RandAugment), light or none.", feeds="train.augment"),
     "beta": _opt("--beta", help="MixFix: mixup Beta(beta, beta).", feeds="train.beta",
                  needs=("train_method", ("mixfix",))),
@@ -280,21 +290,48 @@ OPTIONS: dict[str, Opt] = {
                     needs=("train_method", ("mixfix",))),
     "theta_r2": _opt("--theta-r2", help="MixFix: relabel threshold.", feeds="train.theta_r2",
                      needs=("train_method", ("mixfix",))),
-    "warmup": _opt("--warmup", help="DeFT: warm-up epochs on all samples.", feeds="train.warmup",
-                   needs=("train_method", ("deft",))),
+    "warmup": _opt("--warmup", help="DeFT and CSS: warm-up epochs on all samples with their given labels, counted "
+                   "in --epochs (deft 1, css 10).", feeds="train.warmup", needs=("train_method", ("deft", "css"))),
     "ft_epochs": _opt("--ft-epochs", help="DeFT phase 2 epochs (default: --epochs).", feeds="train.ft_epochs",
                       needs=("train_method", ("deft",))),
     "ft_lr": _opt("--ft-lr", help="DeFT phase 2 learning rate.", feeds="train.ft_lr",
                   needs=("train_method", ("deft",))),
     "detect_only": _opt("--detect-only", help="DeFT: stop after detection (writes deft.parquet).",
                         feeds="train.detect_only", needs=("train_method", ("deft",))),
+    "preset": _opt("--preset", help="CSS: the paper's schedule for cifar, clothing1m or webvision (backbone, "
+                   "pre-training, warm-up, epochs, batch, lr, weight decay; explicit options win).",
+                   feeds="train.preset", needs=("train_method", ("css",))),
+    "pretrain_epochs": _opt("--pretrain-epochs", help="CSS: self-supervised contrastive pre-training epochs "
+                            "(default 800 for a backbone trained from scratch, 0 with --pretrained-backbone or "
+                            "clip).", feeds="train.pretrain_epochs", needs=("train_method", ("css",))),
+    "lambda_u": _opt("--lambda-u", help="CSS: weight of the FixMatch loss on U (network and prompts).",
+                     feeds="train.lambda_u", needs=("train_method", ("css",))),
+    "lambda_c": _opt("--lambda-c", help="CSS: weight of the NT-Xent contrastive loss.", feeds="train.lambda_c",
+                     needs=("train_method", ("css",))),
+    "lambda_r": _opt("--lambda-r", help="CSS: weight of the uniform-prior regulariser.", feeds="train.lambda_r",
+                     needs=("train_method", ("css",))),
+    "delta": _opt("--delta", help="CSS: confidence a pseudo-label on U needs.", feeds="train.delta",
+                  needs=("train_method", ("css",))),
+    "train_css_eps": _opt("--css-eps", help="CSS: clean posterior of the 2-D GMM needed to be in X.",
+                          feeds="train.css_eps", needs=("train_method", ("css",))),
+    "train_css_per_class": _opt("--css-per-class", help="CSS: fit the 2-D GMM per given class, not globally.",
+                                feeds="train.css_per_class", needs=("train_method", ("css",))),
+    "prompt_training": _opt("--prompt-training", help="CSS prompts: ssl (L^P_X + lambda_u L^P_U on weak/strong "
+                            "views through the CLIP image tower; the paper's), sl (X only, on cached image "
+                            "embeddings: cheap on a CPU) or none (fixed 'a photo of a {}.' prompts).",
+                            feeds="train.prompt_training", needs=("train_method", ("css",))),
+    "prompt_lr": _opt("--prompt-lr", help="CSS: SGD learning rate of the prompt context vectors.",
+                      feeds="train.prompt_lr", needs=("train_method", ("css",))),
+    "ctx_tokens": _opt("--ctx-tokens", help="DeFT and CSS: learned context vectors per prompt (CSS: the first 4 "
+                       "start from 'a photo of a').", feeds="train.ctx_tokens",
+                       needs=("train_method", ("deft", "css"))),
     "train_workers": _opt("--workers", help="Image loading processes (0: in the main process).",
                           feeds="train.workers"),
     "resume": _opt("--resume", help="Continue from train/<method>/last.pt.", feeds="train.resume"),
     # predict
     "predict_data": _opt(help="Image folder (class folders or plain images) or a manifest.", feeds="predict.data",
                          argument=True, param="data"),
-    "predict_method": _opt("--method", help="mixfix or deft (default: the only trained model in W/train/).",
+    "predict_method": _opt("--method", help="mixfix, deft or css (default: the only trained model in W/train/).",
                            feeds="predict.method"),
     "predict_out": _opt("--out", help="Predictions CSV (default: W/train/<method>/predictions.csv).",
                         feeds="predict.out"),

@@ -1,4 +1,4 @@
-"""`labelclean train`: train a classifier on the cleaned data (MixFix or DeFT)."""
+"""`labelclean train`: train a classifier on the cleaned data (MixFix, DeFT or CSS)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,22 @@ def train(o: Given) -> None:
     mixfix trains on the selection (after review) and, after every epoch, absorbs or relabels
     confident samples outside it. deft detects noisy labels with dual prompts on CLIP (writing
     W/deft.parquet for `select --estimators ...,deft`), then fine-tunes on the clean subset.
-    Mixed precision on CUDA; runs on CPU too, slowly.
+    css (the CSS paper) re-splits the data every epoch with a 2-D GMM on the network's loss and
+    CLIP p(given) under learned prompts, trains the network on the clean part X and, FixMatch-style,
+    on the rest U (+ NT-Xent, uniform prior), and co-trains CoOp prompts on the same split; it
+    writes W/css.parquet (select --estimators ...,css) and W/prompts/css.parquet (score --prompts
+    learned:css). A CSS epoch costs about four MixFix epochs; its paper-scale schedules
+    (--preset cifar: 800 pre-training + 310 epochs) need a GPU. Mixed precision on CUDA; every
+    method runs on CPU too, slowly.
 
     Example:
 
     \b
       labelclean train -w work --method mixfix --backbone resnet18 --epochs 100 --val test/
       labelclean train -w work --method deft --epochs 10 --resume
+      labelclean train -w work --method css --preset cifar --val test/
+      labelclean train -w work --method css --backbone resnet18 --pretrain-epochs 0 --warmup 2 \\
+        --epochs 20 --prompt-training sl
     """
     from labelclean.stages.train import run_train
 

@@ -65,9 +65,22 @@ def _monotone(x: np.ndarray, post: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class GmmFit:
+    """One 2-D GMM fit of `css_posterior` (loss in min-max normalised units, in [0, 1])."""
+
+    n: int  # samples fitted
+    clean_mean: tuple[float, float] = (float("nan"), float("nan"))  # (loss, p_given) of the clean component
+    noisy_mean: tuple[float, float] = (float("nan"), float("nan"))
+    clean_weight: float = float("nan")  # mixing weight of the clean component
+    degenerate: bool = False  # components disagreed (or coincided): the 1-D loss GMM was used
+    fitted: bool = True  # False: too few samples or constant scores, posterior 1
+
+
+@dataclass
 class CssResult:
     posterior: np.ndarray  # (N,) P(clean component), higher = more likely clean
     notes: list[str] = field(default_factory=list)
+    fits: list[GmmFit] = field(default_factory=list)  # one (global) or one per class, in class order
 
 
 def css_posterior(
@@ -98,29 +111,34 @@ def css_posterior(
     if covariance not in ("full", "tied"):
         raise ValueError(f"covariance must be 'full' or 'tied', got {covariance!r}")
     if labels is None:
-        post, note = _css_fit(loss, p_given, seed, covariance)
-        return CssResult(post, [note] if note else [])
-    out, notes = np.ones(loss.shape[0]), []
+        post, note, fit = _css_fit(loss, p_given, seed, covariance)
+        return CssResult(post, [note] if note else [], [fit])
+    out, notes, fits = np.ones(loss.shape[0]), [], []
     for k in np.unique(labels):
         idx = np.flatnonzero(labels == k)
-        out[idx], note = _css_fit(loss[idx], p_given[idx], seed, covariance)
+        out[idx], note, fit = _css_fit(loss[idx], p_given[idx], seed, covariance)
+        fits.append(fit)
         if note:
             notes.append(f"class {int(k)}: {note}")
-    return CssResult(out, notes)
+    return CssResult(out, notes, fits)
 
 
-def _css_fit(loss: np.ndarray, p_given: np.ndarray, seed: int, covariance: str) -> tuple[np.ndarray, str | None]:
+def _css_fit(loss: np.ndarray, p_given: np.ndarray, seed: int, covariance: str) -> tuple[np.ndarray, str | None, GmmFit]:
     if loss.size < MIN_GMM_SAMPLES:
-        return np.ones(loss.size), None
+        return np.ones(loss.size), None, GmmFit(int(loss.size), fitted=False)
     span = np.ptp(loss)
     norm_loss = (loss - loss.min()) / span if span > 1e-9 else np.zeros_like(loss)
     if span <= 1e-9 and np.ptp(p_given) <= 1e-9:
-        return np.ones(loss.size), None
+        return np.ones(loss.size), None, GmmFit(int(loss.size), fitted=False)
     from sklearn.mixture import GaussianMixture
 
     feats = np.column_stack([norm_loss, p_given])
     gmm = GaussianMixture(2, covariance_type=covariance, reg_covar=1e-4, random_state=seed).fit(feats)
     clean = int(np.argmin(gmm.means_[:, 0]))
-    if gmm.means_[clean, 1] < gmm.means_[1 - clean, 1] or abs(gmm.means_[0, 0] - gmm.means_[1, 0]) < 1e-3:
-        return _gmm_1d(1.0 - norm_loss, seed), "2-D GMM components disagree on which is clean; used a 1-D GMM on the loss"
-    return np.nan_to_num(gmm.predict_proba(feats)[:, clean], nan=1.0), None
+    degenerate = bool(gmm.means_[clean, 1] < gmm.means_[1 - clean, 1] or abs(gmm.means_[0, 0] - gmm.means_[1, 0]) < 1e-3)
+    fit = GmmFit(int(loss.size), tuple(float(v) for v in gmm.means_[clean]), tuple(float(v) for v in gmm.means_[1 - clean]),
+                 float(gmm.weights_[clean]), degenerate)
+    if degenerate:
+        return (_gmm_1d(1.0 - norm_loss, seed), "2-D GMM components disagree on which is clean; used a 1-D GMM on the loss",
+                fit)
+    return np.nan_to_num(gmm.predict_proba(feats)[:, clean], nan=1.0), None, fit

@@ -78,6 +78,7 @@ class EmbedConfig:
 @dataclass
 class ScoreConfig:
     estimators: Optional[str] = None  # comma-separated; None = the default estimators the workdir allows
+    prompts: Optional[str] = None  # zero-shot prompts: None = text.parquet (embed's); learned:css | learned:deft
     temperature: Optional[float] = None  # zero-shot tau; None = 1 / the model's logit scale, else 0.07
     prompt_aggregation: str = "mean"  # mean | sum | mean-embedding
     folds: int = 5
@@ -94,7 +95,7 @@ class ScoreConfig:
 
 @dataclass
 class SelectConfig:
-    estimators: Optional[str] = None  # comma-separated; None = every scored estimator (+ deft if deft.parquet exists)
+    estimators: Optional[str] = None  # comma-separated; None = every scored estimator (+ deft, css if trained)
     method: str = "ensemble"  # ensemble | criteria | css
     criteria: str = "consistency,gmm"  # method criteria only
     combine: str = "all"  # method criteria only: all | any | vote:K
@@ -164,7 +165,7 @@ class ReviewConfig:
 @dataclass
 class PredictConfig:
     data: Path  # folder (class folders, or plain images) or manifest
-    method: Optional[str] = None  # mixfix | deft; default: the only trained model
+    method: Optional[str] = None  # mixfix | deft | css; default: the only trained model
     out: Optional[Path] = None  # default: W/train/<method>/predictions.csv
     batch_size: int = 64
     device: str = "auto"

@@ -5,7 +5,9 @@ Fingerprints (recorded in run.json as ``stages.<stage>.fingerprint``):
 - embed: its config plus a stamp of the data: every discovered file's (sample_id, label,
   status, size, mtime) and the classes, and (size, mtime, or content for small files) of every
   file a config option names (classes/templates/descriptions files, weights, features);
-- score, select: their config plus the upstream stage's fingerprint;
+- score, select: their config plus the upstream stage's fingerprint; score with ``--prompts
+  learned:<method>`` adds a hash of W/prompts/<method>.parquet, select a hash of the trained
+  estimators' tables (W/deft.parquet, W/css.parquet) that exist;
 - export, report: their config plus select's fingerprint and a hash of decisions.parquet.
 
 A stage is skipped ("unchanged") when its recorded fingerprint matches and its output
@@ -141,6 +143,11 @@ def stage_fingerprint(wd: Workdir, stage: str, cfg: Any, upstream: str | None) -
         extra = data_stamp(cfg, wd)
     elif stage in ("export", "report"):
         extra = decisions_stamp(wd)
+    elif stage == "score" and getattr(cfg, "prompts", None):
+        extra = file_stamp(wd.learned_prompts(str(cfg.prompts).strip().lower().removeprefix("learned:")))
+    elif stage == "select":
+        trained = [file_stamp(p) for p in (wd.deft, wd.css)]
+        extra = trained if any(trained) else None
     return fingerprint(stage, conf, files, upstream, extra)
 
 

@@ -71,6 +71,8 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         emb, dropped = _labelled(emb, len(classes))
         text = load_text(wd)
         logit_scale = parquet_io.read_meta(wd.text).get("logit_scale") if text is not None else None
+        if cfg.prompts is not None:
+            text = _learned_prompts(wd, cfg.prompts)
         estimators = resolve_estimators(cfg.estimators, text is not None)
         out = _Outputs(wd, emb, len(estimators), cfg)
         info, shared, agreement = {}, {}, {}
@@ -102,6 +104,20 @@ def _resolved_device(device: str) -> str:
     from labelclean.scoring.linear import resolve_device
 
     return resolve_device(device)
+
+
+LEARNED = ("css", "deft")
+
+
+def _learned_prompts(wd: Workdir, prompts: str):
+    """The class text features a trainer learned (``learned:<method>``) in place of embed's prompts."""
+    from labelclean.store.tables import load_learned_prompts
+
+    method = prompts.strip().lower().removeprefix("learned:")
+    if not prompts.strip().lower().startswith("learned:") or method not in LEARNED:
+        raise UsageError(f"--prompts {prompts!r} is not one of: {', '.join('learned:' + m for m in LEARNED)}",
+                         "leave --prompts out to use the prompts `embed` encoded")
+    return load_learned_prompts(wd, method)
 
 
 def _domain_notes(agreement: dict[str, float], model_id: str | None) -> list[str]:
@@ -164,7 +180,8 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
         tau, source = resolve_temperature(cfg.temperature, logit_scale)
         p = class_probs(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=tau,
                         aggregation=cfg.prompt_aggregation)
-        return p, {"prompts": int(len(text.class_ids)), "temperature": round(tau, 6), "temperature_from": source}
+        return p, {"prompts": int(len(text.class_ids)), "prompt_source": cfg.prompts or "embed",
+                   "temperature": round(tau, 6), "temperature_from": source}
     if est == "robust":
         from labelclean.scoring.logreg import LogRegOptions
         from labelclean.scoring.robust import robust_probs

@@ -1,7 +1,8 @@
 """`select`: stored probabilities -> selection.parquet (clean / flag / relabel per sample).
 
 Reads only what `score` stored (probs/<estimator>.parquet, scores.parquet) plus the
-manifest's duplicate groups and, when present, deft.parquet, so it can be re-run with
+manifest's duplicate groups and, when present, deft.parquet and css.parquet (the trained
+estimators `deft` and `css`: their probabilities plus a p_clean criterion), so it can be re-run with
 other thresholds in seconds. See labelclean.selection for the methods.
 """
 
@@ -64,10 +65,10 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
         labels = scores["label_id"].to_numpy().astype(np.int64)
         classes = [c.name for c in load_classes(wd)]
         names = _estimators(wd, cfg.estimators, meta.get("estimators") or [])
-        probs = {e: _load_probs(wd, e, ids, len(classes), meta.get("model_id")) for e in names if e != "deft"}
+        probs = {e: _load_probs(wd, e, ids, len(classes), meta.get("model_id")) for e in names if e not in TRAINED}
         extra = {}
-        if "deft" in names:
-            probs["deft"], extra["deft"] = _load_deft(wd, ids, len(classes))
+        for name in (n for n in TRAINED if n in names):
+            probs[name], extra[name] = _load_trained(wd, name, ids, len(classes), meta.get("model_id"))
         try:
             res = select_samples(labels, probs, n_classes=len(classes), groups=_groups(wd, ids), extra_clean=extra,
                                  options=options)
@@ -103,15 +104,22 @@ def _options(cfg: SelectConfig) -> SelectionOptions:
     return SelectionOptions(**same, criteria=criteria)
 
 
+TRAINED = ("deft", "css")  # estimators written by `train --method <name>` to W/<name>.parquet
+
+
+def _trained_path(wd: Workdir, name: str):
+    return {"deft": wd.deft, "css": wd.css}[name]
+
+
 def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[str]:
-    available = list(scored) + (["deft"] if wd.deft.exists() else [])
+    available = list(scored) + [n for n in TRAINED if _trained_path(wd, n).exists()]
     if requested is None or not requested.strip():
         return available
     names = comma_list(requested)
     missing = [n for n in names if n not in available]
     if missing:
-        hint = "run `labelclean train --method deft` first" if missing == ["deft"] else \
-            f"run `labelclean score -w {wd.root} --estimators {','.join(names)}` first"
+        hint = f"run `labelclean train --method {missing[0]}` first" if len(missing) == 1 and missing[0] in TRAINED \
+            else f"run `labelclean score -w {wd.root} --estimators {','.join(names)}` first"
         raise UsageError(f"estimator(s) {', '.join(missing)} not available (scored: {', '.join(available) or 'none'})",
                          hint)
     return [n for n in available if n in names]
@@ -126,12 +134,16 @@ def _load_probs(wd: Workdir, est: str, ids: np.ndarray, n_classes: int, model_id
     return load_probs(wd, est, ids, n_classes=n_classes, model_id=model_id)[1]
 
 
-def _load_deft(wd: Workdir, ids: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    table, _ = parquet_io.read_table(wd.deft, "deft")
-    rows = _align(table, ids, wd.deft)
+def _load_trained(wd: Workdir, name: str, ids: np.ndarray, n_classes: int, model_id: str | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(probs, p_clean) of W/<name>.parquet aligned to ``ids``; null rows (not trained on) get p_clean 0."""
+    path = _trained_path(wd, name)
+    table, _ = parquet_io.read_table(path, name, model_id if name == "css" else None)
+    rows = _align(table, ids, path)
     P = parquet_io.to_numpy_2d(table["probs"])
     if P.shape[1] != n_classes:
-        raise WorkdirError(f"{wd.deft} has {P.shape[1]} classes, the manifest {n_classes}", "re-run `labelclean train --method deft`")
+        raise WorkdirError(f"{path} has {P.shape[1]} classes, the manifest {n_classes}",
+                           f"re-run `labelclean train --method {name}`")
     p_clean = table["p_clean"].fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float32)
     return np.ascontiguousarray(P[rows]), p_clean[rows]
 

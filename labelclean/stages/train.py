@@ -1,4 +1,4 @@
-"""`train`: fit a classifier on the cleaned data with MixFix or DeFT, into ``W/train/<method>/``."""
+"""`train`: fit a classifier on the cleaned data with MixFix, DeFT or CSS, into ``W/train/<method>/``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class TrainReport(StageReport):
     complete: bool  # False when stopped early by stop_after
     source: str  # what the training set came from
     n_pool: int
-    results: dict[str, Any] = summary_field(flatten=True)  # the method's figures (accuracies, MixFix/DeFT counts)
+    results: dict[str, Any] = summary_field(flatten=True)  # the method's figures (accuracies, MixFix/DeFT/CSS counts)
     note: Optional[str] = None
 
 
@@ -63,6 +63,10 @@ def _fit(wd: Workdir, cfg: TrainConfig):
         from labelclean.train.mixfix.trainer import run_mixfix
 
         return run_mixfix(ctx), data
+    if cfg.method == "css":
+        from labelclean.train.css.trainer import run_css
+
+        return run_css(ctx), data
     from labelclean.train.deft.trainer import run_deft
 
     return run_deft(ctx), data

@@ -131,6 +131,9 @@ DECISIONS = pa.schema(
 #   p_clean: DeFT clean probability of the given label, sigmoid(s*(cos(img,T+_y) - cos(img,T-_y)));
 #            clean iff p_clean > 0.5. Higher = more likely correctly labelled.
 #   pred: argmax of the positive-prompt logits; probs: softmax over the positive-prompt logits.
+# css.parquet (`train --method css`, read by `select --estimators ...,css`) has the same columns:
+#   p_clean: the final 2-D GMM posterior of the clean component (X = p_clean >= --css-eps);
+#   pred, probs: the trained network's softmax on un-augmented views.
 def deft_schema(n_classes: int) -> pa.Schema:
     return pa.schema(
         [
@@ -140,3 +143,10 @@ def deft_schema(n_classes: int) -> pa.Schema:
             ("probs", pa.list_(pa.float32(), n_classes)),
         ]
     )
+
+
+css_schema = deft_schema
+
+# prompts/<method>.parquet: learned prompts (`train --method css`, DeFT's positive prompts), one row
+# per class with the text feature of its learned prompt; `score --prompts learned:<method>` uses them.
+learned_prompts_schema = text_schema

@@ -137,3 +137,13 @@ def load_text(wd: Workdir) -> TextEmbedded | None:
     T = to_numpy_2d(table["embedding"])
     T = unit_rows(T)
     return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])
+
+
+def load_learned_prompts(wd: Workdir, method: str) -> TextEmbedded:
+    """The class text features a trainer learned (prompts/<method>.parquet), as `load_text` returns them."""
+    path = wd.learned_prompts(method)
+    if not path.exists():
+        raise WorkdirError(f"{path} does not exist", f"run `labelclean train -w {wd.root} --method {method}` first")
+    table, meta = read_table(path, "learned_prompts", model_id(wd))
+    T = unit_rows(to_numpy_2d(table["embedding"]))
+    return TextEmbedded(table["class_id"].to_numpy().astype(np.int64), table["prompt"].to_pylist(), T, meta["model_id"])

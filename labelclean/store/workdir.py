@@ -61,6 +61,14 @@ class Workdir:
         return self.root / "deft.parquet"
 
     @property
+    def css(self) -> Path:
+        return self.root / "css.parquet"
+
+    def learned_prompts(self, method: str) -> Path:
+        """prompts/<method>.parquet: the class text features of a trainer's learned prompts."""
+        return self.root / "prompts" / f"{method}.parquet"
+
+    @property
     def run_json(self) -> Path:
         return self.root / "run.json"
 

@@ -97,5 +97,5 @@ def test_train_options_of_the_other_method_are_usage_errors(tmp_path):
     from labelclean.cli import app
 
     r = runner.invoke(app, ["train", "-w", str(tmp_path), "--warmup", "2"])
-    assert (r.exit_code, r.stderr) == (2, "Error: --warmup only has an effect with --method deft (got --method "
-                                          "mixfix)\nHint: add --method deft, or drop --warmup\n")
+    assert (r.exit_code, r.stderr) == (2, "Error: --warmup only has an effect with --method deft or --method css "
+                                          "(got --method mixfix)\nHint: add --method deft, or drop --warmup\n")

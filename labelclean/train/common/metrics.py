@@ -15,6 +15,9 @@ COLUMNS = (
     "absorbed", "relabelled", "dropped", "absorbed_acc", "relabelled_acc",
     "images_per_s", "seconds",
     "phase", "n_clean", "clean_precision", "clean_recall", "decode_failed",
+    "n_x", "n_u", "x_precision", "x_recall", "x_fallback_classes",
+    "gmm_clean_loss", "gmm_clean_p", "gmm_noisy_loss", "gmm_noisy_p", "gmm_clean_weight", "gmm_fits", "gmm_degenerate",
+    "loss_x", "loss_u", "loss_con", "loss_reg", "mask_rate", "loss_prompt", "prompt_acc", "nan_skipped",
 )  # fmt: skip
 
 

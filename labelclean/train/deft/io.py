@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +12,7 @@ import torch
 from labelclean.core import console
 
 from labelclean.store import parquet_io, schemas
+from labelclean.train.common.learned import output_path, write_learned_prompts
 from labelclean.train.deft.method import DeftScores, deft_scores
 
 
@@ -19,6 +20,7 @@ from labelclean.train.deft.method import DeftScores, deft_scores
 class ScoredPool:
     scores: DeftScores
     ok: np.ndarray  # (N,) bool: the image decoded (rows with False get null scores)
+    t_pos: Optional[np.ndarray] = None  # (K, D) text features of the learned positive prompts
 
 
 @torch.no_grad()
@@ -40,13 +42,11 @@ def final_pass(ctx: Any, det: Any, eval_ds: Any) -> ScoredPool:
     ok = np.concatenate(oks) if oks else np.zeros(0, bool)
     scores = deft_scores(img, t_pos, t_neg, ctx.data.given, scale=det.logit_scale)
     scores.clean &= ok
-    return ScoredPool(scores, ok)
+    return ScoredPool(scores, ok, t_pos)
 
 
 def write_scores(ctx: Any, pool: ScoredPool, encoder: Any) -> None:
     """``W/deft.parquet`` for a workdir pool (model id = the workdir's), else ``train/deft/deft_scores.parquet``."""
-    from labelclean.store.tables import model_id
-
     s, ok = pool.scores, pool.ok
     k = s.probs.shape[1] if s.probs.ndim == 2 else len(ctx.data.classes)
     probs = parquet_io.fixed_list(s.probs.astype(np.float32), pa.float32())
@@ -60,10 +60,10 @@ def write_scores(ctx: Any, pool: ScoredPool, encoder: Any) -> None:
         },
         schema=schemas.deft_schema(k),
     )
-    if ctx.data.source == "workdir":
-        path, mid = ctx.wd.deft, model_id(ctx.wd)
-    else:
-        path, mid = ctx.out_dir / "deft_scores.parquet", encoder.model_id
+    path, mid = output_path(ctx, encoder, ctx.wd.deft, "deft_scores.parquet")
+    if pool.t_pos is not None:  # `score --prompts learned:deft`
+        write_learned_prompts(ctx, "deft", pool.t_pos, f"learned:deft (positive, {ctx.cfg.ctx_tokens} context vectors)",
+                              encoder)
     parquet_io.write_table(path, table, "deft", model_id=mid, clean_rule="p_clean > 0.5",
                            vpt_tokens=ctx.cfg.vpt_tokens, ctx_tokens=ctx.cfg.ctx_tokens, epochs=ctx.cfg.epochs)
     console.info(f"DeFT: {int(s.clean.sum())} of {len(s.clean)} samples detected clean; wrote {path}")

@@ -24,51 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelclean.core.errors import ModelError
+from labelclean.model.context import PLACEHOLDER, ContextTemplate, TextTower
 
-PLACEHOLDER = "X"
-
-
-class TextTower:
-    """The text half of an open_clip model, as plain references (nothing is copied)."""
-
-    def __init__(self, clip: nn.Module):
-        src = clip if hasattr(clip, "token_embedding") else getattr(clip, "text", None)
-        if src is None or not hasattr(src, "token_embedding"):
-            raise ModelError("DeFT needs a CLIP model with a text tower", "use an open_clip CLIP model for `embed`")
-        if getattr(src, "cls_emb", None) is not None or getattr(src, "use_pad_mask", False):
-            raise ModelError("DeFT does not support text towers with a class token or padding mask (CoCa-style)",
-                             "use a plain CLIP model (e.g. ViT-B-32) for `embed`")
-        self.token_embedding = src.token_embedding
-        self.positional_embedding = src.positional_embedding
-        self.transformer = src.transformer
-        self.ln_final = src.ln_final
-        self.projection = src.text_projection
-        self.attn_mask = getattr(clip, "attn_mask", None) if src is clip else src.attn_mask
-        self.pool_type = getattr(src, "text_pool_type", None) or getattr(src, "pool_type", "argmax")
-        self.eos_id = getattr(src, "text_eos_id", None) if src is clip else getattr(src, "eos_id", None)
-
-    def encode(self, embeddings: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """(P, L, W) token embeddings of prompts with ids ``tokens`` -> (P, D) text features."""
-        x = embeddings + self.positional_embedding.to(embeddings.dtype)
-        x = self.transformer(x, attn_mask=self.attn_mask)
-        x = self.ln_final(x)
-        x = _pool_text(x, tokens, self.pool_type, self.eos_id)
-        if self.projection is None:
-            return x
-        return self.projection(x) if isinstance(self.projection, nn.Linear) else x @ self.projection
-
-
-def _pool_text(x: torch.Tensor, tokens: torch.Tensor, pool_type: str, eos_id: Any) -> torch.Tensor:
-    rows = torch.arange(x.shape[0], device=x.device)
-    if pool_type == "first":
-        return x[:, 0]
-    if pool_type == "last":
-        return x[:, -1]
-    if pool_type == "eos":
-        return x[rows, (tokens == eos_id).int().argmax(dim=-1)]
-    if pool_type == "argmax":
-        return x[rows, tokens.argmax(dim=-1)]
-    return x
+__all__ = ["PLACEHOLDER", "DeftDetector", "DualPrompts", "TextTower"]
 
 
 class DualPrompts(nn.Module):
@@ -76,24 +34,18 @@ class DualPrompts(nn.Module):
 
     def __init__(self, text: TextTower, tokenizer: Any, prompt_names: Sequence[str], n_ctx: int):
         super().__init__()
+        self.template = ContextTemplate(text, tokenizer, prompt_names, n_ctx)
         device = text.token_embedding.weight.device
-        placeholder = " ".join([PLACEHOLDER] * n_ctx)
-        probe = tokenizer([placeholder])[0]
-        if int((probe != 0).sum()) != n_ctx + 2:
-            raise ModelError(f"the tokenizer does not map '{PLACEHOLDER}' to one token", "DeFT needs a CLIP BPE tokenizer")
-        tokens = tokenizer([f"{placeholder} {name}." for name in prompt_names]).to(device)
-        with torch.no_grad():
-            emb = text.token_embedding(tokens).float()
-        width = emb.shape[-1]
-        self.register_buffer("tokens", tokens, persistent=False)
-        self.register_buffer("prefix", emb[:, :1], persistent=False)
-        self.register_buffer("suffix", emb[:, 1 + n_ctx :], persistent=False)
+        width = self.template.width
         self.ctx_pos = nn.Parameter(torch.randn(n_ctx, width, device=device) * 0.02)
         self.ctx_neg = nn.Parameter(torch.randn(n_ctx, width, device=device) * 0.02)
 
+    @property
+    def tokens(self) -> torch.Tensor:
+        return self.template.tokens
+
     def embeddings(self, ctx: torch.Tensor) -> torch.Tensor:
-        k = self.prefix.shape[0]
-        return torch.cat([self.prefix, ctx.unsqueeze(0).expand(k, -1, -1), self.suffix], dim=1)
+        return self.template.embeddings(ctx)
 
 
 class DeftDetector(nn.Module):

@@ -1,0 +1,125 @@
+"""CSS's prompt side: CoOp context co-trained on the epoch's X / U split, frozen CLIP towers.
+
+- ``ssl`` (the paper's, eq. 15): L^P = L^P_X + lambda_u L^P_U per batch, with CLIP features of
+  weak and strong views (the image tower runs in every step, without gradients);
+- ``sl`` (Table 6, "prompt fine-tuning by SL"): L^P_X only, on the cached un-augmented image
+  embeddings, one pass over X per epoch: no image tower in the loop;
+- ``none``: the fixed prompt "a photo of a {}." (Table 6's zero-shot selection).
+
+p(given | x) for the split always comes from the cached un-augmented embeddings and the current
+prompts, with CLIP's own logit scale (at most 100, i.e. temperature 0.01).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from labelclean.core import console
+from labelclean.model.context import INIT_PHRASE, CoopPrompts
+from labelclean.train.common.images import ImageDataset, eval_transform, loader
+from labelclean.train.common.loop import lr_at, set_lr
+from labelclean.train.css.method import fixmatch_loss, masked_ce
+
+
+class PromptSide:
+    """The prompts, their optimiser and the cached image embeddings of the pool."""
+
+    def __init__(self, ctx: Any, encoder: Any, *, pp: Any):
+        cfg = ctx.cfg
+        self.cfg, self.rt, self.enc = cfg, ctx.rt, encoder
+        self.names = [c.prompt_name for c in ctx.data.classes]
+        clip = encoder.model
+        clip.requires_grad_(False)
+        clip.eval()
+        self.scale = float(clip.logit_scale.detach().exp().clamp(max=100.0))
+        self.coop: Optional[CoopPrompts] = None
+        self.optimizer = None
+        self.fixed: Optional[torch.Tensor] = None
+        if cfg.prompt_training == "none":
+            texts = [f"{INIT_PHRASE} {n}." for n in self.names]
+            self.fixed = torch.from_numpy(encoder.encode_texts(texts)).to(self.rt.device)
+        else:
+            self.coop = CoopPrompts(clip, encoder.tokenizer, self.names, cfg.ctx_tokens)
+            self.optimizer = torch.optim.SGD([self.coop.ctx], lr=cfg.prompt_lr, momentum=0.9)
+        self.cached, self.ok = self._cache(ctx, pp)
+
+    def _cache(self, ctx: Any, pp: Any) -> tuple[torch.Tensor, np.ndarray]:
+        ds = ImageDataset(ctx.data.paths, eval_transform(pp), pp.size)
+        feats, oks = [], []
+        with console.progress("CLIP image embeddings", total=len(ds)) as bar, torch.no_grad():
+            for x, _, ok in loader(ds, np.arange(len(ds)), self.cfg.batch_size, self.cfg.workers):
+                feats.append(self.image_features(x))
+                oks.append(ok.numpy().astype(bool))
+                bar.advance(len(x))
+        return torch.cat(feats), np.concatenate(oks)
+
+    @torch.no_grad()
+    def image_features(self, x: torch.Tensor) -> torch.Tensor:
+        with self.rt.autocast():
+            f = self.enc.model.encode_image(x.to(self.rt.device))
+        return F.normalize(f.float(), dim=-1)
+
+    def text(self) -> torch.Tensor:
+        """(K, D) class text features (with gradients to the context when training)."""
+        return self.fixed if self.coop is None else self.coop()
+
+    @torch.no_grad()
+    def probs(self) -> np.ndarray:
+        """(N, K) CLIP softmax of every pool sample under the current prompts."""
+        return torch.softmax(self.scale * self.cached @ self.text().t(), dim=1).cpu().numpy()
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        if self.optimizer is not None:
+            set_lr(self.optimizer, lr_at(epoch, base=self.cfg.prompt_lr, epochs=epochs, schedule="cosine"))
+
+    def _step(self, loss: torch.Tensor) -> bool:
+        if not torch.isfinite(loss):
+            self.optimizer.zero_grad(set_to_none=True)
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return True
+
+    def ssl_step(self, xw, y, okx, uw, us, oku) -> dict[str, float]:
+        """One L^P_X + lambda_u L^P_U step on CLIP views of the batch's X and U parts."""
+        text = self.text()
+        lx = self.scale * self.image_features(xw) @ text.t() if len(xw) else text.new_zeros(0, text.shape[0])
+        lu_w = self.scale * self.image_features(uw) @ text.t() if len(uw) else text.new_zeros(0, text.shape[0])
+        lu_s = self.scale * self.image_features(us) @ text.t() if len(us) else text.new_zeros(0, text.shape[0])
+        l_x = masked_ce(lx, y, okx)
+        l_u, _ = fixmatch_loss(lu_s, lu_w, oku, delta=self.cfg.delta)
+        loss = l_x + self.cfg.lambda_u * l_u
+        ok = self._step(loss)
+        return {"loss_prompt": float(loss.item()) if ok else float("nan")}
+
+    def sl_epoch(self, x_idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+        """One pass of L^P_X over X on the cached embeddings (shuffled, batches of --batch-size)."""
+        order = x_idx.copy()
+        rng.shuffle(order)
+        total, steps, correct = 0.0, 0, 0
+        y_all = torch.from_numpy(labels).to(self.rt.device)
+        for start in range(0, len(order), self.cfg.batch_size):
+            b = torch.from_numpy(order[start : start + self.cfg.batch_size]).to(self.rt.device)
+            logits = self.scale * self.cached[b] @ self.text().t()
+            loss = F.cross_entropy(logits, y_all[b])
+            if self._step(loss):
+                total, steps = total + float(loss.item()), steps + 1
+                correct += int((logits.argmax(1) == y_all[b]).sum())
+        return {"loss_prompt": total / steps if steps else float("nan"),
+                "prompt_acc": correct / len(order) if len(order) else float("nan")}
+
+    def state(self) -> dict[str, Any]:
+        if self.coop is None:
+            return {}
+        return {"ctx": self.coop.ctx.detach().cpu(), "optimizer": self.optimizer.state_dict()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        if self.coop is not None and state:
+            with torch.no_grad():
+                self.coop.ctx.copy_(state["ctx"].to(self.coop.ctx.device))
+            self.optimizer.load_state_dict(state["optimizer"])
