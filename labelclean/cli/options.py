@@ -149,9 +149,11 @@ OPTIONS: dict[str, Opt] = {
     "l2": _opt("--l2", help="Logreg L2 penalty (default: chosen by held-out log-loss among 3e-3, 1e-3, 3e-4, 1e-4).",
                feeds="score.l2"),
     "k": _opt("--k", help="Neighbours of knn (self and identical files excluded) and of multimodal (self excluded).", feeds="score.k"),
-    "knn_index": _opt("--knn-index", help="auto (exact up to 20,000 samples, IVF above), exact or ivf (exact anyway "
-                      "below 1,000 samples).", feeds="score.knn_index"),
-    "knn_backend": _opt("--knn-backend", help="auto (faiss if installed), faiss, torch or numpy.",
+    "knn_index": _opt("--knn-index", help="auto (exact up to 20,000 samples, IVF with 8-bit quantised lists above), "
+                      "exact, ivf (float32 lists), ivfsq or hnsw (approximate ones are exact anyway below 1,000 "
+                      "samples).", feeds="score.knn_index"),
+    "knn_backend": _opt("--knn-backend", help="auto (faiss-gpu if usable, else torch on CUDA, else faiss, else numpy), "
+                        "faiss, torch or numpy.",
                         feeds="score.knn_backend"),
     "robust_rounds": _opt("--robust-rounds", help="robust: refits on the trusted samples (confident-learning "
                           "survivors labelled with the previous pass's argmax), each still out-of-fold.",

@@ -23,7 +23,8 @@ def score(o: Given) -> None:
     the nearest other images. multimodal: LEMoN-style score from the image's distance to its
     label's text, its --k nearest images' labels and its nearest same-label samples (image
     neighbours only, 0/1 label disagreement, without prompt embeddings). Writes W/probs/<estimator>.parquet
-    (full probability matrices, so `select` re-runs instantly) and W/scores.parquet (per
+    (probability matrices in float16, or the top 32 classes above 256, so `select` re-runs
+    without scoring again) and W/scores.parquet (per
     estimator and for their mean, "ensemble": p of the given label, consistency, normalised
     log p, prediction, top-3, margin; higher = label more likely right). Deterministic for a
     given --seed.

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labelclean.core.errors import WorkdirError
-from labelclean.store.parquet_io import COMPRESSION, check_meta, fixed_list, fsync_dir, part_files, read_meta, with_meta
+from labelclean.store.parquet_io import (COMPRESSION, check_meta, dictionary_columns, fixed_list, fsync_dir, part_files,
+                                        read_meta, with_meta)
 from labelclean.store.schemas import embeddings_schema
 from labelclean.embed.plan import Shard
 from labelclean.store.workdir import Workdir
@@ -115,7 +116,8 @@ class PartWriter:
             name = f"part-{self.shard.index:05d}-{self.seq:05d}.parquet"
             self._tmp = self.directory / f".{name}.{secrets.token_hex(4)}.tmp"
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression=COMPRESSION)
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression=COMPRESSION,
+                                            use_dictionary=dictionary_columns(self.schema))
         self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=self.row_group)
         self._buffer, self._buffered = [], 0
 

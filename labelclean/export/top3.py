@@ -1,7 +1,7 @@
 """Top-3 classes per sample, as select saw them, for relabels.csv and the report.
 
 When select recorded estimator weights (its ``ensemble`` view, in selection.parquet's metadata) and the probability matrices
-in ``probs/`` are small enough (N*K <= MAX_CELLS), the top-3 of the weighted mean of the
+in ``probs/`` (read through ``store.probs.load_probs``) are small enough (N*K <= MAX_CELLS), the top-3 of the weighted mean of the
 estimators' probabilities is shown, the same probabilities select's suggestions come from.
 Otherwise one estimator's top-3 from scores.parquet (the first select used, else zeroshot).
 """
@@ -12,7 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from labelclean.scoring import ESTIMATORS
-from labelclean.store.parquet_io import read_meta, read_table, to_numpy_2d
+from labelclean.store.parquet_io import read_meta, read_table
+from labelclean.store.probs import load_probs, probs_shape
 from labelclean.store.workdir import Workdir
 
 MAX_CELLS = 50_000_000  # 200 MB of float32 per estimator
@@ -44,29 +45,26 @@ def load_top3(wd: Workdir) -> Top3:
 
 
 def _ensemble_top3(wd: Workdir, weights: dict[str, float]) -> Top3 | None:
-    paths = {e: wd.probs_dir / f"{e}.parquet" for e in weights}
-    if not all(p.exists() for p in paths.values()):
+    shapes = {e: probs_shape(wd, e) for e in weights}
+    if any(s is None for s in shapes.values()):
         return None
-    meta = pq.read_metadata(next(iter(paths.values())))
-    list_size = pq.read_schema(next(iter(paths.values()))).field("probs").type.list_size
-    if meta.num_rows * list_size > MAX_CELLS:
+    rows, k = next(iter(shapes.values()))
+    if rows * k > MAX_CELLS:
         return None
     ids, total = None, None
-    for est, path in paths.items():
-        table, _ = read_table(path, "probs")
-        P = to_numpy_2d(table["probs"]).astype(np.float64) * weights[est]
-        these = table["sample_id"].to_pylist()
+    for est in weights:
+        these, P = load_probs(wd, est)
         if ids is None:
-            ids, total = these, P
-        elif these != ids:
+            ids, total = these, P.astype(np.float64) * weights[est]
+        elif not np.array_equal(these, ids):
             return None
         else:
-            total += P
+            total += P.astype(np.float64) * weights[est]
     total /= sum(weights.values())
     k = min(3, total.shape[1])
     top = np.argsort(-total, axis=1, kind="stable")[:, :k]
     probs = np.take_along_axis(total, top, axis=1)
-    return {s: [(int(c), float(p)) for c, p in zip(top[i], probs[i])] for i, s in enumerate(ids)}
+    return {s: [(int(c), float(p)) for c, p in zip(top[i], probs[i])] for i, s in enumerate(ids.tolist())}
 
 
 def _scores_top3(wd: Workdir, configured: list[str] | None) -> Top3:

@@ -16,6 +16,7 @@ class KnnOptions:
     backend: str = "auto"  # auto | faiss | torch | numpy
     exact_max: int = EXACT_MAX  # exact search up to this many unique vectors, IVF above
     nprobe: int | None = None
+    approx: str | None = None  # approximate index above exact_max (neighbors.APPROX_KINDS); None: neighbors.APPROX
     weight_temperature: float = 0.1  # neighbour weight exp((sim - best_sim) / t)
     prior: float = 1.0  # pseudo-count spread uniformly over classes (no probability is 0)
 
@@ -46,7 +47,7 @@ def knn_probs(
 
     Parameters
     ----------
-    X : (N, D) float32, L2-normalised.
+    X : (N, D) float16 or float32, L2-normalised.
     labels : (N,) given class ids in [0, K).
     groups : (N,) group key per sample (duplicates share one); default: every sample alone.
 
@@ -54,7 +55,7 @@ def knn_probs(
     -------
     KnnResult: probs (N, K) float32, higher = more neighbours of that class; method used.
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = X if X.dtype in (np.float16, np.float32) else np.asarray(X, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     _validate(X, labels, n_classes, groups, options)
@@ -68,7 +69,8 @@ def knn_probs(
     kk = min(options.k + 1, n_groups)
     reps = X if rep.size == X.shape[0] and (rep == np.arange(rep.size)).all() else X[rep]  # no copy when no duplicates
     nb = self_search(
-        reps, k=kk, backend=options.backend, exact_max=options.exact_max, nprobe=options.nprobe, seed=seed
+        reps, k=kk, backend=options.backend, exact_max=options.exact_max, nprobe=options.nprobe, seed=seed,
+        approx=options.approx,
     )
     idx, w = _drop_self(nb.idx, nb.sims, options.weight_temperature)
     votes = _vote(idx, w, group_labels, n_classes)

@@ -1,4 +1,8 @@
-"""Multinomial logistic regression fitted by full-batch L-BFGS (numpy + scipy on CPU, torch on CUDA).
+"""Multinomial logistic regression: full-batch L-BFGS (numpy + scipy on CPU, torch on CUDA) or minibatch Adam (torch).
+
+``fit`` fits by full-batch L-BFGS; ``fit_minibatch`` streams minibatches of rows of a
+float16 or float32 ``X`` (no float32 copy of the fitting rows), in torch on any device, for
+the large fits where L-BFGS's full passes cost too much (see logreg.MINIBATCH_ABOVE).
 
 The objective is the class-balanced mean cross-entropy plus ``l2/2 ||W||^2``: class k's
 samples weigh n / (K_present * n_k), as scikit-learn's ``class_weight="balanced"``. On the
@@ -18,9 +22,11 @@ class LinearModel:
         self.W, self.b, self.iterations = W, b, iterations
 
     def predict_proba(self, X: np.ndarray, block_size: int = 65536) -> np.ndarray:
+        """(N, K) float32 class probabilities of rows of ``X`` (float16 or float32), block by block."""
         out = np.empty((X.shape[0], self.W.shape[1]), dtype=np.float32)
+        block_size = max(1, min(block_size, (1 << 24) // max(self.W.shape[1], 1)))
         for start in range(0, X.shape[0], block_size):
-            z = X[start : start + block_size] @ self.W + self.b
+            z = X[start : start + block_size].astype(np.float32) @ self.W + self.b
             z -= z.max(axis=1, keepdims=True)
             np.exp(z, out=z)
             out[start : start + block_size] = z / z.sum(axis=1, keepdims=True)
@@ -47,11 +53,121 @@ def fit(
     scipy's L-BFGS-B; on CUDA it runs in torch.
     """
     dev = resolve_device(device)
+    X = np.ascontiguousarray(X, dtype=np.float32)
     W0 = init.W if init is not None else _centroid_init(X, labels, n_classes)
     b0 = init.b if init is not None else np.zeros(n_classes, dtype=np.float32)
     if dev == "cpu":
         return _fit_numpy(X, labels, n_classes, W0, b0, l2, max_iter, tol)
     return _fit_torch(X, labels, n_classes, W0, b0, l2, max_iter, tol, dev)
+
+
+def fit_minibatch(
+    X: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    *,
+    n_classes: int,
+    device: str = "auto",
+    l2: float,
+    init: LinearModel | None = None,
+    epochs: int = 1,
+    batch_size: int = 8192,
+    lr: float = 0.005,
+    seed: int = 0,
+    engine: str = "auto",
+) -> LinearModel:
+    """Fit W, b on rows ``rows`` of ``X`` by minibatch Adam on the same objective as ``fit``.
+
+    Each epoch visits the rows in a seeded random order, ``batch_size`` at a time (each
+    batch copied to float32 on its own; memory does not grow with N); the learning rate
+    decays linearly to zero over all steps, so the last iterate settles near the optimum.
+    The gradient is written out (softmax minus one-hot) and Adam is done by hand, so the
+    same code runs on numpy arrays (``engine`` "numpy", the CPU default: its BLAS is faster
+    here) and torch tensors ("torch", the default on CUDA; also runs on the CPU). Class
+    weights are those of ``fit`` over ``rows``. Starts from ``init`` or class centroids.
+    """
+    dev = resolve_device(device)
+    engine = ("numpy" if dev == "cpu" else "torch") if engine == "auto" else engine
+    rows = np.asarray(rows, dtype=np.int64)
+    y_all = labels[rows]
+    n = rows.size
+    cw = (_balanced_weights(y_all, n_classes) * n).astype(np.float32)  # mean 1: a batch mean is unbiased
+    W0 = init.W if init is not None else _centroid_init_rows(X, rows, y_all, n_classes)
+    b0 = init.b if init is not None else np.zeros(n_classes, dtype=np.float32)
+    ops = _TorchOps(dev) if engine == "torch" else _NumpyOps()
+    params = [ops.put(np.array(W0, dtype=np.float32)), ops.put(np.array(b0, dtype=np.float32))]
+    moments = [[ops.zeros_like(p), ops.zeros_like(p)] for p in params]
+    batch_size = max(256, min(batch_size, (1 << 24) // max(n_classes, 1)))
+    steps = max(1, epochs * -(-n // batch_size))
+    rng = np.random.default_rng(seed)
+    step, beta1, beta2, eps = 0, 0.9, 0.999, 1e-8
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            pick = np.sort(order[start : start + batch_size])
+            xb = ops.put(X[rows[pick]].astype(np.float32))
+            W, b = params
+            p = ops.softmax(xb @ W + b)
+            p[ops.arange(p.shape[0]), ops.put(y_all[pick])] -= 1.0
+            p *= ops.put(cw[pick] / pick.size)[:, None]
+            grads = [xb.T @ p + l2 * W, p.sum(0)]
+            step += 1
+            rate = lr * max(0.0, 1.0 - (step - 1) / steps)
+            for param, g, m in zip(params, grads, moments):
+                m[0] *= beta1
+                m[0] += (1 - beta1) * g
+                m[1] *= beta2
+                m[1] += (1 - beta2) * g * g
+                param -= (rate / (1 - beta1**step)) * m[0] / ((m[1] / (1 - beta2**step)) ** 0.5 + eps)
+    return LinearModel(ops.get(params[0]), ops.get(params[1]), steps)
+
+
+class _NumpyOps:
+    put = staticmethod(lambda a: a)
+    get = staticmethod(lambda a: np.asarray(a, dtype=np.float32))
+    zeros_like = staticmethod(np.zeros_like)
+    arange = staticmethod(np.arange)
+
+    @staticmethod
+    def softmax(z):
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+
+class _TorchOps:
+    def __init__(self, device: str):
+        import torch
+
+        self.torch, self.device = torch, torch.device(device)
+
+    def put(self, a):
+        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    def get(self, t):
+        return t.detach().cpu().numpy().astype(np.float32)
+
+    def zeros_like(self, t):
+        return self.torch.zeros_like(t)
+
+    def arange(self, n):
+        return self.torch.arange(n, device=self.device)
+
+    def softmax(self, z):
+        return self.torch.softmax(z, dim=1)
+
+
+def _centroid_init_rows(X: np.ndarray, rows: np.ndarray, y: np.ndarray, n_classes: int, block: int = 65536):
+    from scipy.sparse import csr_matrix
+
+    sums = np.zeros((n_classes, X.shape[1]), dtype=np.float64)
+    for start in range(0, rows.size, block):
+        yb = y[start : start + block]
+        onehot = csr_matrix((np.ones(yb.size, np.float32), (yb, np.arange(yb.size))), shape=(n_classes, yb.size))
+        sums += onehot @ X[rows[start : start + block]].astype(np.float32)
+    means = sums / np.maximum(np.bincount(y, minlength=n_classes), 1)[:, None]
+    return ((means - means.mean(axis=0, keepdims=True)).T * 10.0).astype(np.float32)
 
 
 def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -63,10 +179,7 @@ def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _centroid_init(X: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    sums = np.zeros((n_classes, X.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, X)
-    means = sums / np.maximum(np.bincount(labels, minlength=n_classes), 1)[:, None]
-    return ((means - means.mean(axis=0, keepdims=True)).T * 10.0).astype(np.float32)
+    return _centroid_init_rows(X, np.arange(labels.size), labels, n_classes)
 
 
 def _fit_numpy(X, labels, n_classes, W0, b0, l2, max_iter, tol) -> LinearModel:

@@ -6,6 +6,12 @@ first fold, a path of penalties (strongest first, warm-started) is scored by the
 class-balanced log-loss of the given labels, and the best one is used for every fold.
 Noisier labels favour stronger penalties, so this adapts to the noise level.
 
+Above ``MINIBATCH_ABOVE`` fitting rows (measured in benchmarks/score_scale.py: at 100k x 512 x
+100 one L-BFGS fit costs 10-20 full passes, the warm-started minibatch fit 1), the penalty path runs by
+L-BFGS on a stratified subsample of ``path_samples`` rows of fold 0, and every fold is then
+fitted on all its rows by ``linear.fit_minibatch`` (streaming float16 rows; numpy on the
+CPU, torch on CUDA), warm-started from the path's model; X is never copied per fold.
+
 The other folds start from the first fold's weights. The objective is strictly convex
 (L2 penalty), so each fold's optimum does not depend on where L-BFGS starts; the warm
 start only saves iterations (about half at 100k x 512 x 100).
@@ -17,10 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labelclean.scoring.linear import LinearModel, fit
+from labelclean.scoring.linear import LinearModel, fit, fit_minibatch
 from labelclean.scoring.quality import validate_embeddings
 
 L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)
+# Fits on more rows than this use minibatch Adam over all rows, fewer use exact full-batch L-BFGS.
+MINIBATCH_ABOVE = 60_000
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,10 @@ class LogRegOptions:
     l2_grid: tuple[float, ...] = L2_GRID
     max_iter: int = 60
     tol: float = 1e-5  # L-BFGS stops when the relative loss change falls below this
-    max_fit_samples: int = 200_000  # stratified subsample per fit above this (0: never)
+    max_fit_samples: int = 200_000  # L-BFGS fits: stratified subsample per fit above this (0: never)
+    minibatch_above: int = MINIBATCH_ABOVE  # fits on more rows are minibatch (0: always, huge: never)
+    epochs: int = 1  # minibatch fits (warm-started): passes over the fitting rows
+    path_samples: int = 20_000  # minibatch mode: rows of fold 0 the l2 path is chosen on (L-BFGS)
 
 
 @dataclass
@@ -37,6 +48,8 @@ class LogRegResult:
     probs: np.ndarray  # (N, K) float32, higher = more likely that class
     l2: float  # penalty used
     held_out_loss: dict[float, float]  # l2 -> class-balanced log-loss on the selection fold
+    model: LinearModel | None = None  # the first fold's model (a warm start for refits)
+    minibatch: bool = False  # whether the fold fits were minibatch (above options.minibatch_above)
 
 
 def out_of_fold_probs(
@@ -54,7 +67,7 @@ def out_of_fold_probs(
 
     Parameters
     ----------
-    X : (N, D) float32 embeddings.
+    X : (N, D) float16 or float32 embeddings (not copied; fits read the rows they use).
     labels : (N,) given (possibly noisy) class ids in [0, K).
     n_classes : K, default ``labels.max() + 1``.
     folds : number of stratified folds (>= 2); each sample is scored by the model fitted
@@ -68,7 +81,7 @@ def out_of_fold_probs(
     -------
     LogRegResult with probs (N, K) float32 (higher = more likely that class) and the l2 used.
     """
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    X = as_embeddings(X)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     _validate(X, labels, n_classes, folds, in_sample)
@@ -79,24 +92,46 @@ def out_of_fold_probs(
     rng = np.random.default_rng(seed)
     assignment = stratified_folds(labels, 5 if in_sample else folds, rng)
     first = _fold_split(assignment, 0)
-    fit_idx = _subsample(labels, first.train, options.max_fit_samples, rng)
+    minibatch = uses_minibatch(first.train.size, options)
+    cap = min(options.path_samples, options.max_fit_samples or options.path_samples) if minibatch \
+        else options.max_fit_samples
+    fit_idx = _subsample(labels, first.train, cap, rng)
     model, l2, losses = _first_fold(X, labels, fit_idx, first.held, n_classes, device, options)
+    path_model = model
+
+    def refit(train: np.ndarray, init: LinearModel, f: int) -> LinearModel:
+        if minibatch:
+            return fit_minibatch(X, labels, train, n_classes=n_classes, device=device, l2=l2, init=init,
+                                 epochs=options.epochs, seed=seed + f)
+        idx = _subsample(labels, train, options.max_fit_samples, rng)
+        return fit(X[idx], labels[idx], n_classes=n_classes, device=device, l2=l2, max_iter=options.max_iter,
+                   tol=options.tol, init=init)
+
     if in_sample:
-        every = _subsample(labels, np.arange(labels.size), options.max_fit_samples, rng)
-        model = fit(X[every], labels[every], n_classes=n_classes, device=device, l2=l2,
-                    max_iter=options.max_iter, tol=options.tol, init=model)
-        return LogRegResult(model.predict_proba(X), l2, losses)
+        model = refit(np.arange(labels.size), model, 0)
+        return LogRegResult(model.predict_proba(X), l2, losses, model, minibatch)
     out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    if minibatch:
+        model = refit(first.train, path_model, 0)
     out[first.held] = model.predict_proba(X[first.held])
     for f in range(1, folds):
         split = _fold_split(assignment, f)
         if split.held.size == 0:
             continue
-        idx = _subsample(labels, split.train, options.max_fit_samples, rng)
-        m = fit(X[idx], labels[idx], n_classes=n_classes, device=device, l2=l2, max_iter=options.max_iter,
-                tol=options.tol, init=model)
+        m = refit(split.train, path_model, f)
         out[split.held] = m.predict_proba(X[split.held])
-    return LogRegResult(out, l2, losses)
+    return LogRegResult(out, l2, losses, model, minibatch)
+
+
+def uses_minibatch(n_fit: int, options: LogRegOptions) -> bool:
+    """Whether a fit on ``n_fit`` rows is minibatch (above the switch) rather than full-batch L-BFGS."""
+    return n_fit > options.minibatch_above
+
+
+def as_embeddings(X: np.ndarray) -> np.ndarray:
+    """``X`` as stored when float16/float32 (fits read rows and convert blocks), else float32."""
+    X = np.asarray(X)
+    return X if X.dtype in (np.float16, np.float32) else X.astype(np.float32)
 
 
 def _validate(X: np.ndarray, labels: np.ndarray, n_classes: int, folds: int, in_sample: bool) -> None:

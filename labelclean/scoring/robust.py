@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelclean.scoring.linear import fit
-from labelclean.scoring.logreg import LogRegOptions, LogRegResult, out_of_fold_probs, stratified_folds
+from labelclean.scoring.linear import fit, fit_minibatch
+from labelclean.scoring.logreg import (LogRegOptions, LogRegResult, as_embeddings, out_of_fold_probs,
+                                       stratified_folds, uses_minibatch)
 
 MIN_TRUSTED_PER_CLASS = 2  # a class with fewer trusted samples in a fit keeps all its samples there
 
@@ -47,7 +48,7 @@ def robust_probs(
 
     Parameters
     ----------
-    X : (N, D) float32 embeddings.
+    X : (N, D) float16 or float32 embeddings.
     labels : (N,) given (possibly noisy) class ids in [0, K).
     folds : stratified folds (>= 2) of both passes.
     rounds : refits after pass 1 (each one selects the trusted set from the previous
@@ -61,7 +62,7 @@ def robust_probs(
     RobustResult: probs (N, K) float32, higher = more likely that class; every row is
     out-of-fold for its own sample.
     """
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    X = as_embeddings(X)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     if rounds < 0:
@@ -74,7 +75,8 @@ def robust_probs(
     assignment = stratified_folds(labels, folds, np.random.default_rng(seed + 1))
     for _ in range(rounds):
         trusted = trusted_samples(labels, probs)
-        probs = _refit(X, labels, trusted, assignment, folds, n_classes, first.l2, device, options, notes)
+        probs = _refit(X, labels, trusted, assignment, folds, n_classes, first.l2, device, options, notes,
+                       first.model, seed)
     return RobustResult(probs, first.probs, first.l2, trusted, rounds, notes)
 
 
@@ -85,7 +87,13 @@ def trusted_samples(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return noise_rate_pass(labels, probs) & (probs.argmax(axis=1) == labels)
 
 
-def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options, notes) -> np.ndarray:
+def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options, notes, warm=None,
+           seed=0) -> np.ndarray:
+    """Out-of-fold probabilities of models fitted on the trusted rows of the other folds.
+
+    Above options.minibatch_above rows a fit is minibatch (warm-started from ``warm``, pass 1's
+    model), else full-batch L-BFGS from the previous fold's model.
+    """
     out = np.empty((X.shape[0], n_classes), dtype=np.float32)
     init = None
     for f in range(folds):
@@ -93,8 +101,12 @@ def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options
         if held.size == 0:
             continue
         train = _with_thin_classes(labels, trusted, assignment != f, n_classes, notes)
-        model = fit(X[train], labels[train], n_classes=n_classes, device=device, l2=l2, max_iter=options.max_iter,
-                    tol=options.tol, init=init)
+        if uses_minibatch(train.size, options):
+            model = fit_minibatch(X, labels, train, n_classes=n_classes, device=device, l2=l2,
+                                  init=warm if warm is not None else init, epochs=options.epochs, seed=seed + 100 + f)
+        else:
+            model = fit(X[train], labels[train], n_classes=n_classes, device=device, l2=l2,
+                        max_iter=options.max_iter, tol=options.tol, init=init)
         init = model
         out[held] = model.predict_proba(X[held])
     return out

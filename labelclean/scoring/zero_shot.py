@@ -40,7 +40,7 @@ def class_probs(
 
     Parameters
     ----------
-    X : (N, D) image embeddings, L2-normalised.
+    X : (N, D) image embeddings, L2-normalised; float16 stays float16 (converted block by block).
     T : (P, D) prompt embeddings, L2-normalised.
     prompt_class_ids : (P,) class id of each prompt; every class in [0, K) needs one.
     n_classes : K, default ``prompt_class_ids.max() + 1``.
@@ -55,7 +55,7 @@ def class_probs(
     -------
     (N, K) float32 probabilities; rows sum to 1. Higher = more likely that class.
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = X if X.dtype in (np.float16, np.float32) else np.asarray(X, dtype=np.float32)  # blocks become float32
     T = np.asarray(T, dtype=np.float32)
     pcid = np.asarray(prompt_class_ids, dtype=np.int64)
     n_classes = int(pcid.max()) + 1 if n_classes is None else int(n_classes)
@@ -67,8 +67,9 @@ def class_probs(
     counts = np.bincount(pcid, minlength=n_classes).astype(np.float64)
     log_bias = -np.log(counts) if aggregation == "mean" else np.zeros(n_classes)
     out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    block_size = max(1, min(block_size, (1 << 24) // max(T.shape[0], 1)))  # one float64 block <= 128 MB
     for start in range(0, X.shape[0], block_size):
-        logits = (X[start : start + block_size] @ T.T).astype(np.float64) / temperature
+        logits = (X[start : start + block_size].astype(np.float32) @ T.T).astype(np.float64) / temperature
         out[start : start + block_size] = _class_softmax(logits, pcid, n_classes, log_bias)
     return out
 

@@ -85,7 +85,7 @@ class ScoreConfig:
     in_sample: bool = False
     l2: Optional[float] = None  # logistic-regression penalty; None = chosen by held-out loss
     k: int = 10
-    knn_index: str = "auto"  # auto | exact | ivf
+    knn_index: str = "auto"  # auto | exact | ivf | ivfsq | hnsw
     knn_backend: str = "auto"  # auto | faiss | torch | numpy
     knn_nprobe: Optional[int] = None  # IVF lists visited per query; None = about 0.75 * sqrt(nlist)
     robust_rounds: int = 1  # refits of the robust estimator on its trusted samples

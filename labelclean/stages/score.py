@@ -28,6 +28,7 @@ from labelclean.store.tables import Embedded, load_classes, load_embeddings, loa
 from labelclean.store.workdir import Workdir
 
 ENSEMBLE = "ensemble"
+KNN_INDEXES = ("auto", "exact", "ivf", "ivfsq", "hnsw")
 
 
 def resolve_estimators(requested: str | None, has_text: bool) -> list[str]:
@@ -56,6 +57,7 @@ class ScoreReport(StageReport):
     agreement: dict[str, float]  # estimator -> share of samples whose argmax is the given label
     estimator_info: dict[str, dict[str, Any]]  # estimator -> its settings and seconds
     model_id: Optional[str] = None
+    device: str = "cpu"  # where the fits and torch searches ran (--device resolved)
     notes: list[str] = field(default_factory=list)  # warnings the user should read (also printed)
 
 
@@ -64,7 +66,7 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
     _check_config(cfg)
     wd.require(wd.manifest, "embed")
     with Timer() as t, wd.lock():
-        emb = load_embeddings(wd)
+        emb = load_embeddings(wd, dtype=np.float16)
         classes = load_classes(wd)
         emb, dropped = _labelled(emb, len(classes))
         text = load_text(wd)
@@ -72,24 +74,36 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         if cfg.prompts is not None:
             text = _learned_prompts(wd, cfg.prompts)
         estimators = resolve_estimators(cfg.estimators, text is not None)
-        probs, info, shared = {}, {}, {}
+        out = _Outputs(wd, emb, len(estimators), cfg)
+        info, shared, agreement = {}, {}, {}
         for est in estimators:
             with Timer() as te:
-                probs[est], info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
+                probs, info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
             info[est]["seconds"] = round(te.seconds, 3)
             console.info(f"{est}: {te.seconds:.1f}s")
-        outputs = _write(wd, emb, probs, len(classes), cfg)
+            agreement[est] = float((probs.argmax(axis=1) == emb.labels).mean())
+            out.add(est, probs)
+            del probs  # one estimator's (N, K) matrix in memory at a time (plus the ensemble's sum)
+            if est == "robust":
+                shared.pop("logreg", None)
+        outputs = out.finish()
     report = ScoreReport(
         counts={"scored": int(len(emb.labels)), "unlabelled_skipped": dropped}, outputs=outputs, seconds=t.seconds,
         estimators=estimators, samples=int(len(emb.labels)), classes=len(classes),
-        agreement={e: float((p.argmax(axis=1) == emb.labels).mean()) for e, p in probs.items()},
-        estimator_info=info, model_id=emb.model_id,
+        agreement=agreement,
+        estimator_info=info, model_id=emb.model_id, device=_resolved_device(cfg.device),
     )
     report.notes = _domain_notes(report.agreement, emb.model_id)
     for note in report.notes:
         console.warn(note)
     wd.update_run("score", report.run_record(cfg))
     return report
+
+
+def _resolved_device(device: str) -> str:
+    from labelclean.scoring.linear import resolve_device
+
+    return resolve_device(device)
 
 
 LEARNED = ("css", "deft")
@@ -129,8 +143,10 @@ def _check_config(cfg: ScoreConfig) -> None:
 
     if cfg.prompt_aggregation not in AGGREGATIONS:
         raise UsageError(f"--prompt-aggregation must be one of {', '.join(AGGREGATIONS)}, got {cfg.prompt_aggregation!r}")
-    if cfg.knn_index not in ("auto", "exact", "ivf"):
-        raise UsageError(f"--knn-index must be auto, exact or ivf, got {cfg.knn_index!r}")
+    if cfg.knn_index not in KNN_INDEXES:
+        raise UsageError(f"--knn-index must be one of {', '.join(KNN_INDEXES)}, got {cfg.knn_index!r}")
+    if cfg.knn_nprobe is not None and cfg.knn_index in ("exact", "hnsw"):
+        raise UsageError(f"--knn-nprobe has no effect with --knn-index {cfg.knn_index}", "drop it, or use an IVF index")
     if cfg.knn_backend not in ("auto", "faiss", "torch", "numpy"):
         raise UsageError(f"--knn-backend must be auto, faiss, torch or numpy, got {cfg.knn_backend!r}")
     if cfg.knn_nprobe is not None and cfg.knn_nprobe < 1:
@@ -194,14 +210,16 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
                                 seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
         if not cfg.in_sample:
             shared["logreg"] = res  # robust's first pass is this very fit
-        return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2,
+        return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2, "minibatch": res.minibatch,
                            "held_out_loss": {str(k): round(v, 5) for k, v in res.held_out_loss.items()}}
     from labelclean.scoring.knn import KnnOptions, knn_probs
     from labelclean.scoring.neighbors import EXACT_MAX
 
-    exact_max = {"auto": EXACT_MAX, "exact": 2**62, "ivf": 0}[cfg.knn_index]
+    exact_max = {"auto": EXACT_MAX, "exact": 2**62}.get(cfg.knn_index, 0)
+    approx = None if cfg.knn_index in ("auto", "exact") else cfg.knn_index
     res = knn_probs(emb.X, emb.labels, n_classes=n_classes, groups=emb.canonical, seed=cfg.seed,
-                    options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max, nprobe=cfg.knn_nprobe))
+                    options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max, nprobe=cfg.knn_nprobe,
+                                       approx=approx))
     return res.probs, {"search": res.method, "k": cfg.k}
 
 
@@ -211,30 +229,58 @@ def _require_prompts(text, n_classes: int) -> None:
         raise WorkdirError(f"text.parquet has no prompt for class ids {missing[:10]}", "re-run `labelclean embed`")
 
 
-def _write(wd: Workdir, emb: Embedded, probs: dict[str, np.ndarray], n_classes: int, cfg: ScoreConfig) -> list:
-    from labelclean.scoring.quality import score_columns
+class _Outputs:
+    """Writes probs/<estimator>.parquet as each estimator finishes and builds scores.parquet.
 
-    ids = pa.array(emb.sample_ids.tolist(), pa.string())
-    meta = {"estimator_config": config_dict(cfg)}
-    wd.probs_dir.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for stale in wd.probs_dir.glob("*.parquet"):
-        if stale.stem not in probs:
-            stale.unlink()
-    for est, p in probs.items():
-        table = pa.table({"sample_id": ids, "probs": parquet_io.fixed_list(p, pa.float32())}, schema=schemas.probs_schema(n_classes))
-        path = wd.probs_dir / f"{est}.parquet"
-        parquet_io.write_table(path, table, "probs", model_id=emb.model_id, estimator=est, **meta)
-        outputs.append(path)
-    named = {**probs, ENSEMBLE: np.mean(list(probs.values()), axis=0)} if len(probs) > 1 else dict(probs)
-    cols: dict[str, pa.Array] = {"sample_id": ids, "label_id": pa.array(emb.labels.astype(np.int32), pa.int32())}
-    for est, p in named.items():
-        sc = score_columns(emb.labels, p)
+    Keeps per estimator only its score columns (a few values per sample) and, for the
+    ensemble, one running (N, K) sum, so `score` never holds every estimator's matrix at once.
+    """
+
+    def __init__(self, wd: Workdir, emb: Embedded, n_estimators: int, cfg: ScoreConfig):
+        from labelclean.store.probs import remove_stale
+
+        self.wd, self.emb, self.n = wd, emb, n_estimators
+        self.ids = pa.array(emb.sample_ids.tolist(), pa.string())
+        self.meta = {"estimator_config": config_dict(cfg)}
+        self.paths: list = []
+        self.names: list[str] = []
+        self.cols: dict[str, pa.Array] = {"sample_id": self.ids,
+                                          "label_id": pa.array(emb.labels.astype(np.int32), pa.int32())}
+        self.total: np.ndarray | None = None
+        wd.probs_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale(wd, [])  # this run's files only: a crash mid-way leaves no stale or mixed tables behind
+        wd.scores.unlink(missing_ok=True)
+
+    def add(self, est: str, probs: np.ndarray) -> None:
+        from labelclean.store.probs import write_probs
+
+        self.paths.append(write_probs(self.wd, est, self.ids, self.emb.labels, probs, model_id=self.emb.model_id,
+                                      **self.meta))
+        self.names.append(est)
+        self._columns(est, probs)
+        if self.n > 1:
+            if self.total is None:
+                self.total = probs.astype(np.float32, copy=True)
+            else:
+                self.total += probs
+
+    def finish(self) -> list:
+        named = list(self.names)
+        if self.total is not None:
+            self.total /= np.float32(self.n)
+            self._columns(ENSEMBLE, self.total)
+            named.append(ENSEMBLE)
+            self.total = None
+        table = pa.table(self.cols, schema=schemas.scores_schema(named))
+        parquet_io.write_table(self.wd.scores, table, "scores", model_id=self.emb.model_id, estimators=self.names,
+                               **self.meta)
+        return [self.wd.scores, *self.paths]
+
+    def _columns(self, est: str, probs: np.ndarray) -> None:
+        from labelclean.scoring.quality import score_columns
+
+        sc = score_columns(self.emb.labels, probs)
         for name, typ in schemas.SCORE_FIELDS.items():
             value = getattr(sc, name)
-            cols[f"{est}_{name}"] = parquet_io.fixed_list(value, typ.value_type) if value.ndim == 2 else pa.array(value, typ)
-    table = pa.table(cols, schema=schemas.scores_schema(list(named)))
-    parquet_io.write_table(wd.scores, table, "scores", model_id=emb.model_id, estimators=list(probs), **meta)
-    return [wd.scores, *outputs]
-
-
+            self.cols[f"{est}_{name}"] = parquet_io.fixed_list(value, typ.value_type) if value.ndim == 2 \
+                else pa.array(value, typ)

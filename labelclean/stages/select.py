@@ -24,6 +24,7 @@ from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.configs import SelectConfig, comma_list
 from labelclean.core.report import StageReport, Timer
+from labelclean.store.probs import align_rows, load_probs
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -126,22 +127,11 @@ def _estimators(wd: Workdir, requested: str | None, scored: list[str]) -> list[s
 
 def _align(table: pa.Table, ids: np.ndarray, path) -> np.ndarray:
     """Row index in ``table`` of every id (WorkdirError when some are missing)."""
-    index = {s: i for i, s in enumerate(table["sample_id"].to_pylist())}
-    rows = np.fromiter((index.get(s, -1) for s in ids), dtype=np.int64, count=len(ids))
-    if (rows < 0).any():
-        first = ids[np.flatnonzero(rows < 0)[0]]
-        raise WorkdirError(f"{path} has no row for {int((rows < 0).sum())} scored samples (first: {first})",
-                           "re-run the stage that wrote it (the workdir changed since)")
-    return rows
+    return align_rows(np.asarray(table["sample_id"].to_pylist(), dtype=object), ids, path)
 
 
 def _load_probs(wd: Workdir, est: str, ids: np.ndarray, n_classes: int, model_id: str | None) -> np.ndarray:
-    path = wd.require(wd.probs_dir / f"{est}.parquet", "score")
-    table, _ = parquet_io.read_table(path, "probs", model_id)
-    P = parquet_io.to_numpy_2d(table["probs"])
-    if P.shape[1] != n_classes:
-        raise WorkdirError(f"{path} has {P.shape[1]} classes, the manifest {n_classes}", "re-run `labelclean score`")
-    return np.ascontiguousarray(P[_align(table, ids, path)])
+    return load_probs(wd, est, ids, n_classes=n_classes, model_id=model_id)[1]
 
 
 def _load_trained(wd: Workdir, name: str, ids: np.ndarray, n_classes: int, model_id: str | None

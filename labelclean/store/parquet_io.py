@@ -23,11 +23,25 @@ def with_meta(table: pa.Table, table_name: str, model_id: str | None = None, **e
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: all but vectors and floats.
+
+    A list<float16> embedding column dictionary-encoded (Parquet's default) reads 3-4x slower
+    than plain (measured: 50k x 512 in 6-9 s against 1.7-2.6 s on the loaded 2 cores), and
+    its values barely repeat, so it gains nothing in size.
+    """
+    def vector(t: pa.DataType) -> bool:
+        return (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_fixed_size_binary(t)
+                or pa.types.is_floating(t))
+
+    return [f.name for f in schema if not vector(f.type)]
+
+
 def write_table(path: Path, table: pa.Table, table_name: str, model_id: str | None = None, **extra: Any) -> None:
     """Write ``table`` atomically (temp file + rename) with labelclean metadata."""
     table = with_meta(table, table_name, model_id, **extra)
     with atomic_path(Path(path)) as tmp:
-        pq.write_table(table, tmp, compression=COMPRESSION)
+        pq.write_table(table, tmp, compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema))
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -74,13 +88,17 @@ def part_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("part-*.parquet") if not p.name.startswith("."))
 
 
-def read_parts(directory: Path, table_name: str, model_id: str | None = None) -> tuple[pa.Table | None, dict[str, Any]]:
-    """Read every finished part file in ``directory`` as one table (None when there is none)."""
+def read_parts(directory: Path, table_name: str, model_id: str | None = None,
+               columns: list[str] | None = None) -> tuple[pa.Table | None, dict[str, Any]]:
+    """Read every finished part file in ``directory`` as one table (None when there is none).
+
+    Rows keep the files' order (``part_files``), whatever ``columns`` are read.
+    """
     tables, meta = [], {}
     for path in part_files(directory):
         meta = read_meta(path)
         check_meta(path, meta, table_name, model_id)
-        tables.append(pq.read_table(path))
+        tables.append(pq.read_table(path, columns=columns))
     if not tables:
         return None, meta
     return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta
@@ -96,7 +114,10 @@ def fixed_list(arr: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:
 def to_numpy_2d(column: pa.ChunkedArray | pa.Array, dtype=np.float32) -> np.ndarray:
     """Arrow fixed_size_list column -> (N, D) numpy array."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
+        if column.num_chunks == 1:
+            column = column.chunk(0)
+        else:
+            column = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
     width = column.type.list_size
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.reshape(-1, width).astype(dtype, copy=False)

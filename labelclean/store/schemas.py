@@ -88,9 +88,7 @@ def scores_schema(estimators: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def probs_schema(n_classes: int) -> pa.Schema:
-    """probs/<estimator>.parquet: the full (N, K) probability matrix keyed by sample_id."""
-    return pa.schema([("sample_id", pa.string()), ("probs", pa.list_(pa.float32(), n_classes))])
+# probs/<estimator>.parquet: see store/probs.py (its layout depends on the number of classes).
 
 
 SELECTION = pa.schema(

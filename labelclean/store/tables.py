@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from labelclean.core.vectors import unit_rows
 from labelclean.core.errors import WorkdirError
 from labelclean.ingest.types import ClassInfo
-from labelclean.store.parquet_io import read_parts, read_table, to_numpy_2d
+from labelclean.store.parquet_io import part_files, read_parts, read_table, to_numpy_2d
 from labelclean.store.workdir import Workdir
 
 
@@ -24,9 +24,35 @@ class Embedded:
 
     sample_ids: np.ndarray  # (N,) object
     labels: np.ndarray  # (N,) int64 given label ids
-    X: np.ndarray  # (N, D) float32
+    X: np.ndarray  # (N, D) float32 (float16 when loaded so, as `score` does)
     canonical: np.ndarray  # (N,) object: sample_id whose file is identical (itself if unique)
     model_id: str
+
+
+def gather_unit_rows(directory, order: np.ndarray, dtype, batch_rows: int = 65536) -> np.ndarray:
+    """Rows ``order`` (indices into the part files' rows, concatenated) as unit vectors of ``dtype``.
+
+    Streams the part files' embedding column in batches, so memory is the output plus one
+    batch: 10M x 512 loads as float16 into 10 GB, never a float32 copy or the whole table.
+    """
+    import pyarrow.parquet as pq
+
+    out: np.ndarray | None = None
+    by_row = np.argsort(order, kind="stable")  # output rows in the order their source rows come
+    sorted_src = order[by_row]
+    offset = 0
+    for path in part_files(directory):
+        with pq.ParquetFile(path) as f:
+            if out is None:
+                out = np.empty((order.size, f.schema_arrow.field("embedding").type.list_size), dtype=dtype)
+            for batch in f.iter_batches(batch_size=batch_rows, columns=["embedding"]):
+                lo, hi = np.searchsorted(sorted_src, [offset, offset + batch.num_rows])
+                if hi > lo:
+                    local = sorted_src[lo:hi] - offset
+                    part = to_numpy_2d(batch.column(0).take(pa.array(local)), np.float32)
+                    out[by_row[lo:hi]] = unit_rows(part)
+                offset += batch.num_rows
+    return out if out is not None else np.zeros((0, 0), dtype=dtype)
 
 
 @dataclass
@@ -64,8 +90,12 @@ def no_usable_message(data: object, counts: dict[str, int], manifest: object) ->
     return f"no usable image in {data}: {', '.join(parts) or 'no files'} (see {manifest})"
 
 
-def load_embeddings(wd: Workdir) -> Embedded:
-    """Join manifest rows with status ok to their embedding (duplicates share one)."""
+def load_embeddings(wd: Workdir, dtype=np.float32) -> Embedded:
+    """Join manifest rows with status ok to their embedding (duplicates share one).
+
+    ``dtype`` float16 keeps X at the 2 bytes a value `embed` stores (score at 1M x 512 holds
+    1 GB instead of 2 GB plus temporaries); rows are normalised block by block in float32.
+    """
     mid = model_id(wd)
     manifest, meta = load_manifest(wd, ["sample_id", "label_id", "sha256", "status", "duplicate_of"])
     statuses = manifest["status"]
@@ -74,26 +104,27 @@ def load_embeddings(wd: Workdir) -> Embedded:
         counts = {s["values"]: s["counts"] for s in pc.value_counts(statuses).to_pylist()}
         raise WorkdirError(no_usable_message(meta.get("source") or wd.root, counts, wd.manifest),
                            "fix or replace those files and run `labelclean embed` again")
-    emb, _ = read_parts(wd.embeddings_dir, "embeddings", mid)
-    if emb is not None:
-        emb = emb.filter(pc.equal(emb["status"], "ok"))
-    if emb is None:
+    keyed = read_parts(wd.embeddings_dir, "embeddings", mid, columns=["sample_id", "sha256", "status"])[0]
+    if keyed is None:
         raise WorkdirError(f"{wd.embeddings_dir} holds no embeddings", f"run `labelclean embed DATA -w {wd.root}`")
     sample_ids = np.asarray(manifest["sample_id"].to_pylist(), dtype=object)
     dup = manifest["duplicate_of"].to_pylist()
     canonical = np.asarray([d if d is not None else s for s, d in zip(sample_ids, dup)], dtype=object)
     keys = [f"{c}\x00{h}" for c, h in zip(canonical, manifest["sha256"].to_pylist())]
     emb_keys = {
-        f"{s}\x00{h}": i for i, (s, h) in enumerate(zip(emb["sample_id"].to_pylist(), emb["sha256"].to_pylist()))
+        f"{s}\x00{h}": i for i, (s, h, st) in enumerate(zip(keyed["sample_id"].to_pylist(), keyed["sha256"].to_pylist(),
+                                                            keyed["status"].to_pylist())) if st == "ok"
     }
+    del keyed
     missing = [s for s, k in zip(sample_ids, keys) if k not in emb_keys]
     if missing:
         raise WorkdirError(
             f"{len(missing)} usable samples have no embedding yet (first: {missing[0]})",
             f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
         )
-    X = to_numpy_2d(emb["embedding"])[[emb_keys[k] for k in keys]]
-    X = unit_rows(X)
+    order = np.fromiter((emb_keys[k] for k in keys), dtype=np.int64, count=len(keys))
+    del emb_keys, keys
+    X = gather_unit_rows(wd.embeddings_dir, order, dtype)
     labels = manifest["label_id"].to_numpy().astype(np.int64)
     return Embedded(sample_ids, labels, X, canonical, mid)
 

@@ -73,3 +73,13 @@ def test_rejects_bad_options():
         knn_probs(np.eye(2, dtype=np.float32), np.array([0, 1]), options=KnnOptions(k=0))
     with pytest.raises(ValueError, match="backend"):
         self_search(np.eye(2, dtype=np.float32), k=1, backend="annoy")
+
+
+@pytest.mark.parametrize("approx", ["ivf", "ivfsq", "hnsw"])
+def test_every_approximate_index_has_high_recall_on_float16(approx):
+    d = make_clustered(3000, dim=16, n_classes=5, seed=3)
+    exact = self_search(d.X, k=11, backend="numpy")
+    got = self_search(d.X.astype(np.float16), k=11, backend="faiss", exact_max=0, nprobe=24, approx=approx)
+    assert got.method.startswith({"ivf": "faiss-ivf(", "ivfsq": "faiss-ivfsq8", "hnsw": "faiss-hnsw"}[approx])
+    recall = np.mean([len(set(a) & set(b)) / 11 for a, b in zip(exact.idx, got.idx)])
+    assert recall > 0.9

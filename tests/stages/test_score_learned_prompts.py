@@ -10,7 +10,6 @@ from labelclean.stages.configs import ScoreConfig
 from labelclean.stages.pipeline import stage_fingerprint
 from labelclean.stages.score import run_score
 from labelclean.store import parquet_io, schemas
-from labelclean.store.parquet_io import read_table, to_numpy_2d
 from workdirgen import make_clustered, make_workdir
 
 
@@ -36,8 +35,9 @@ def _write_prompts(wd, T, names, model_id="test-model"):
 
 
 def _zeroshot(wd):
-    table, _ = read_table(wd.probs_dir / "zeroshot.parquet", "probs")
-    return to_numpy_2d(table["probs"])
+    from labelclean.store.probs import load_probs
+
+    return load_probs(wd, "zeroshot")[1]
 
 
 def test_learned_prompts_replace_embeds_prompts_for_zeroshot(tmp_path):

@@ -1,0 +1,189 @@
+"""probs/<estimator>.parquet: each estimator's (N, K) class probabilities, stored compactly.
+
+The one writer (``write_probs``) and the one reader (``load_probs``) of score's probability
+matrices; select, export's top-3 and the report read them only through ``load_probs``.
+
+Two layouts, recorded as ``layout`` in the table's metadata:
+
+- ``dense`` (K <= DENSE_MAX_CLASSES): ``probs`` fixed_size_binary(2K) per sample, the row's K
+  little-endian IEEE float16 values (2 bytes a cell, half of float32; one binary value a row
+  decodes about 4x faster than a list<float16> column, whose every cell carries Parquet levels),
+  plus the given label's probability in float32 (``p_given``), so the number every score is
+  built from keeps full precision (float16 flushes p < 6e-8 to 0).
+- ``topk`` (K above): the ``top_k`` largest probabilities (``top_ids`` int32, ``top_probs``
+  float16), ``p_given`` (float32) and ``rest``, the mass of every class not stored, spread
+  evenly over them when read (the normaliser: rows still sum to 1). 100k x 10,000 classes is
+  100k x (32 * 6 + 12) bytes instead of 4 GB.
+
+Both carry ``label_id``. A file written by older versions (``probs`` list<float32>[K], no
+``layout``) reads as dense.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from labelclean.core.errors import WorkdirError
+from labelclean.store import parquet_io
+from labelclean.store.workdir import Workdir
+
+DENSE_MAX_CLASSES = 256  # up to here every cell is stored (float16); above, the top-k
+TOP_K = 32  # probabilities stored per sample in the topk layout
+TABLE = "probs"
+
+
+def probs_path(wd: Workdir, est: str) -> Path:
+    return wd.probs_dir / f"{est}.parquet"
+
+
+def layout_for(n_classes: int) -> str:
+    return "dense" if n_classes <= DENSE_MAX_CLASSES else "topk"
+
+
+def probs_schema(n_classes: int, layout: str, top_k: int = TOP_K) -> pa.Schema:
+    head = [("sample_id", pa.string()), ("label_id", pa.int32()), ("p_given", pa.float32())]
+    if layout == "dense":
+        return pa.schema(head + [("probs", pa.binary(2 * n_classes))])
+    return pa.schema(head + [("top_ids", pa.list_(pa.int32(), top_k)), ("top_probs", pa.list_(pa.float16(), top_k)),
+                             ("rest", pa.float32())])
+
+
+def write_probs(wd: Workdir, est: str, sample_ids: pa.Array, labels: np.ndarray, P: np.ndarray, *,
+                model_id: str | None, top_k: int = TOP_K, **meta: Any) -> Path:
+    """Write estimator ``est``'s (N, K) probabilities (rows = ``sample_ids``) atomically; returns the path."""
+    n, k = P.shape
+    layout = layout_for(k)
+    top_k = min(top_k, k)
+    labels = np.asarray(labels, dtype=np.int64)
+    cols: dict[str, pa.Array] = {"sample_id": sample_ids, "label_id": pa.array(labels.astype(np.int32), pa.int32())}
+    p_given = np.empty(n, dtype=np.float32)
+    blocks: dict[str, list[np.ndarray]] = {"probs": [], "top_ids": [], "top_probs": [], "rest": []}
+    for start in range(0, n, _rows_per_block(k)):
+        block = np.asarray(P[start : start + _rows_per_block(k)], dtype=np.float32)
+        rows = np.arange(block.shape[0])
+        p_given[start : start + block.shape[0]] = block[rows, labels[start : start + block.shape[0]]]
+        if layout == "dense":
+            blocks["probs"].append(block.astype(np.float16))
+            continue
+        top = np.argpartition(-block, top_k - 1, axis=1)[:, :top_k]
+        vals = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        blocks["top_ids"].append(top.astype(np.int32))
+        blocks["top_probs"].append(vals.astype(np.float16))
+        given = labels[start : start + block.shape[0]]
+        stored = vals.sum(axis=1, dtype=np.float64) + np.where((top == given[:, None]).any(axis=1), 0.0,
+                                                                block[rows, given])
+        blocks["rest"].append(np.clip(1.0 - stored, 0.0, 1.0).astype(np.float32))
+    cols["p_given"] = pa.array(p_given, pa.float32())
+    if layout == "dense":
+        cols["probs"] = half_rows(_cat(blocks["probs"], (0, k), np.float16))
+    else:
+        cols["top_ids"] = parquet_io.fixed_list(_cat(blocks["top_ids"], (0, top_k), np.int32), pa.int32())
+        cols["top_probs"] = parquet_io.fixed_list(_cat(blocks["top_probs"], (0, top_k), np.float16), pa.float16())
+        cols["rest"] = pa.array(_cat(blocks["rest"], (0,), np.float32), pa.float32())
+    table = pa.table(cols, schema=probs_schema(k, layout, top_k))
+    path = probs_path(wd, est)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parquet_io.write_table(path, table, TABLE, model_id=model_id, estimator=est, layout=layout, n_classes=k,
+                           top_k=top_k if layout == "topk" else None, **meta)
+    return path
+
+
+def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classes: int | None = None,
+               model_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sample_ids, (N, K) float32 probabilities) of estimator ``est``, rows in the order of ``ids`` when given.
+
+    Higher = more likely that class; rows sum to 1 (up to float16 rounding in the dense layout;
+    the given label's entry is exact). WorkdirError when the file is missing, was made with
+    another model, has another class count than ``n_classes`` or lacks some of ``ids``.
+    """
+    path = wd.require(probs_path(wd, est), "score")
+    table, meta = parquet_io.read_table(path, TABLE, model_id)
+    file_ids = np.asarray(table["sample_id"].to_pylist(), dtype=object)
+    rows = None if ids is None else align_rows(file_ids, ids, path)
+    if rows is not None:
+        table = table.take(pa.array(rows))
+        file_ids = file_ids[rows]
+    layout = meta.get("layout", "dense")
+    k = int(meta.get("n_classes") or table.schema.field("probs").type.list_size)
+    if n_classes is not None and k != n_classes:
+        raise WorkdirError(f"{path} has {k} classes, the manifest {n_classes}", "re-run `labelclean score`")
+    if layout == "dense" and pa.types.is_fixed_size_binary(table.schema.field("probs").type):
+        P = from_half_rows(table["probs"], k)
+    elif layout == "dense":  # older files: list<float32>[K]
+        P = parquet_io.to_numpy_2d(table["probs"], np.float32)
+    else:
+        P = _expand_topk(table, k)
+    if "p_given" in table.column_names:
+        labels = table["label_id"].to_numpy().astype(np.int64)
+        P[np.arange(P.shape[0]), labels] = table["p_given"].to_numpy()
+    return file_ids, P
+
+
+def probs_shape(wd: Workdir, est: str) -> tuple[int, int] | None:
+    """(rows, classes) of a stored matrix without reading it; None when the file is missing."""
+    path = probs_path(wd, est)
+    if not path.exists():
+        return None
+    meta = parquet_io.read_meta(path)
+    k = meta.get("n_classes") or pq.read_schema(path).field("probs").type.list_size
+    return pq.read_metadata(path).num_rows, int(k)
+
+
+def remove_stale(wd: Workdir, keep: list[str]) -> None:
+    """Delete probs/ files of estimators not in ``keep`` (a later select must not read them)."""
+    for stale in wd.probs_dir.glob("*.parquet"):
+        if stale.stem not in keep:
+            stale.unlink()
+
+
+def half_rows(P16: np.ndarray) -> pa.FixedSizeBinaryArray:
+    """(N, K) float16 -> one fixed_size_binary(2K) value per row (little-endian)."""
+    P16 = np.ascontiguousarray(P16, dtype="<f2")
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(2 * P16.shape[1]), P16.shape[0], [None, pa.py_buffer(P16)])
+
+
+def from_half_rows(column: pa.ChunkedArray, k: int) -> np.ndarray:
+    """Inverse of ``half_rows``, as (N, K) float32."""
+    chunks = [c for c in column.chunks if len(c)]
+    parts = [np.frombuffer(c.buffers()[1], dtype="<f2", count=len(c) * k, offset=c.offset * 2 * k).reshape(-1, k)
+             for c in chunks]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, k), np.float32)
+
+
+def _expand_topk(table: pa.Table, k: int) -> np.ndarray:
+    top = parquet_io.to_numpy_2d(table["top_ids"], np.int64)
+    vals = parquet_io.to_numpy_2d(table["top_probs"], np.float32)
+    labels = table["label_id"].to_numpy().astype(np.int64)
+    rest = table["rest"].to_numpy().astype(np.float32)
+    n, t = top.shape
+    given_stored = (top == labels[:, None]).any(axis=1)
+    others = np.maximum(k - t - (~given_stored), 1)
+    P = np.repeat((rest / others)[:, None], k, axis=1) if n else np.zeros((0, k), np.float32)
+    np.put_along_axis(P, top, vals, axis=1)
+    return P
+
+
+def align_rows(file_ids: np.ndarray, ids: np.ndarray, path: Path) -> np.ndarray:
+    """Row index in ``file_ids`` of every id (WorkdirError naming ``path`` when some are missing)."""
+    index = {s: i for i, s in enumerate(file_ids.tolist())}
+    rows = np.fromiter((index.get(s, -1) for s in ids), dtype=np.int64, count=len(ids))
+    if (rows < 0).any():
+        first = ids[np.flatnonzero(rows < 0)[0]]
+        raise WorkdirError(f"{path} has no row for {int((rows < 0).sum())} scored samples (first: {first})",
+                           "re-run the stage that wrote it (the workdir changed since)")
+    return rows
+
+
+def _rows_per_block(k: int, budget_cells: int = 1 << 24) -> int:
+    return max(1, budget_cells // max(k, 1))
+
+
+def _cat(parts: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(empty_shape, dtype=dtype)
