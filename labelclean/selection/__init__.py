@@ -6,10 +6,11 @@
   criteria: a sample must pass both a seeded 2-component 2-D GMM on (ensemble loss
   -log p(given), clean_score) — CSS's selection with the ensemble in place of the
   in-training network — and confident-learning noise-rate pruning (scoring.confident).
-  ``flag_count`` decides how many are flagged: ``mixture`` (default) flags the share of
-  wrong labels estimated by a uniform-noise mixture, lowest clean_score first, and leaves
-  the decision to the criteria when the wrong labels look structured (selection.flagcount);
-  ``criteria`` always uses the criteria; ``noise-rate`` flags the confident joint's estimate.
+  ``flag_count`` decides how many are flagged: ``criteria`` (default) flags what fails the
+  criteria; ``mixture`` flags the share of wrong labels estimated by a uniform-noise mixture,
+  lowest clean_score first, and leaves the decision to the criteria when the wrong labels look
+  structured (selection.flagcount; better F1, but it under-counts a little, so some wrong
+  labels stay kept); ``noise-rate`` flags the confident joint's estimate.
 - ``criteria``: CLIPCleaner's per-estimator consistency and per-class loss-GMM criteria,
   combined with ``all`` (the paper's conservative intersection), ``any`` or ``vote:K``.
 - ``css``: the CSS paper's 2-D GMM on (logreg loss, zero-shot p(given)).
@@ -52,7 +53,7 @@ FLAG_COUNTS = ("mixture", "criteria", "noise-rate")
 class SelectionOptions:
     method: str = "ensemble"  # ensemble | criteria | css
     weighting: str = "fixed"  # fixed (knn rule of estimator_weights) | reliability (estimated per dataset)
-    flag_count: str = "mixture"  # ensemble only: mixture | criteria (2-D GMM + confident learning) | noise-rate
+    flag_count: str = "criteria"  # ensemble only: criteria (2-D GMM + confident learning) | mixture | noise-rate
     criteria: tuple[str, ...] = CRITERIA
     combine: str = "all"
     theta_cons: float = 0.8

@@ -106,7 +106,7 @@ class SelectConfig:
     css_eps: float = 0.5
     css_per_class: bool = False
     weighting: str = "fixed"  # fixed | reliability
-    flag_count: str = "mixture"  # method ensemble: mixture | criteria | noise-rate
+    flag_count: str = "criteria"  # method ensemble: criteria | mixture | noise-rate
     fallback: bool = True
     seed: int = 0
 

@@ -165,8 +165,8 @@ def test_reliability_weights_are_reported_and_stored(scored):
     assert 0.1 < meta["estimated_noise_rate"] < 0.3 and s["estimated_noise_rate"] == round(meta["estimated_noise_rate"], 6)
 
 
-def test_default_flag_count_reports_both_noise_estimates_and_what_set_the_count(scored):
-    r = runner.invoke(app, ["select", "-w", str(scored.root), "--json"])
+def test_mixture_flag_count_reports_both_noise_estimates_and_what_set_the_count(scored):
+    r = runner.invoke(app, ["select", "-w", str(scored.root), "--flag-count", "mixture", "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)["summary"]
     assert s["flag_count"] == "mixture" and s["flag_rule"] in ("mixture", "criteria")

@@ -38,7 +38,7 @@ def test_an_estimator_that_learnt_the_noise_sees_little_of_it_and_the_criteria_d
     for c in (0, 1):  # the calibrated posterior of the noisy labels: 60 % keep their class, 40 % flip
         learnt[TRUTH == c] = 0.0
         learnt[TRUTH == c, c], learnt[TRUTH == c, 1 - c] = 0.6, 0.4
-    res = select_samples(y, {"logreg": learnt}, n_classes=K)
+    res = select_samples(y, {"logreg": learnt}, n_classes=K, options=SelectionOptions(flag_count="mixture"))
     # the true rate is 0.16; the confident joint still counts flips, the mixture hardly any
     assert res.estimated_noise_rate > 0.1 and res.mixture_noise_rate < STRUCTURED_RATIO * res.estimated_noise_rate
     assert res.flag_rule == "criteria" and any("criteria" in n and "flag count" in n for n in res.notes)
@@ -51,7 +51,7 @@ def test_uniform_noise_flags_the_estimated_count_lowest_score_first():
     y = symmetric_noise(TRUTH, n_classes=K, rate=0.2, seed=1).labels
     wrong = y != TRUTH
     probs = {"logreg": _confident(TRUTH, sure=0.99, seed=2)}
-    res = select_samples(y, probs, n_classes=K, options=SelectionOptions(fallback=False))
+    res = select_samples(y, probs, n_classes=K, options=SelectionOptions(flag_count="mixture", fallback=False))
     assert res.flag_rule == "mixture" and res.mixture_noise_rate >= STRUCTURED_RATIO * res.estimated_noise_rate
     n_flag = int((~res.clean).sum())
     assert n_flag == round(res.mixture_noise_rate * y.size)
@@ -70,5 +70,6 @@ def test_flag_rule_is_the_configured_one_outside_mixture_and_empty_for_other_met
     y = symmetric_noise(TRUTH, n_classes=K, rate=0.2, seed=1).labels
     probs = {"logreg": _confident(TRUTH, sure=0.99, seed=2)}
     assert select_samples(y, probs, n_classes=K, options=SelectionOptions(flag_count="noise-rate")).flag_rule == "noise-rate"
+    assert select_samples(y, probs, n_classes=K).flag_rule == "criteria"  # the default keeps the kept set clean
     other = select_samples(y, probs, n_classes=K, options=SelectionOptions(method="criteria"))
     assert other.flag_rule == "" and other.mixture_noise_rate == 0.0
