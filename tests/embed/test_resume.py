@@ -39,8 +39,11 @@ def data(tmp_path):
 def _start(data, wd, model):
     args = [str(data), "-w", str(wd.root), "-m", model, "--device", "cpu", "--chunk-size", "8", "--batch-size", "4"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    # SIGINT back to its default in the child: a test run started in the background (``cmd &``)
+    # inherits it ignored, and Python then never raises KeyboardInterrupt.
     return subprocess.Popen([sys.executable, "-c", SLOW_RUN, "embed", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_parts(proc, wd, n=1, timeout=60.0):
