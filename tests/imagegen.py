@@ -9,12 +9,13 @@ ImageFolder dataset of distinct images (no two files identical).
 Stable names: make_jpeg, make_png, make_truncated_jpeg, make_empty, make_text_as_jpg,
 make_gif_as_jpg, make_cmyk_jpeg, make_png16, make_palette_png_transparent,
 make_exif_rotated_jpeg, make_large_png, make_mode_image, make_unreadable, make_image_folder,
-write_bad_cases, class_color.
+write_bad_cases, class_color, write_manifest (a CSV/TSV/JSONL/Parquet manifest of rows).
 """
 
 from __future__ import annotations
 
 import colorsys
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -208,3 +209,22 @@ def _solid(color, size, noise_seed: int | None) -> Image.Image:
     if noise_seed is not None:
         a += np.random.default_rng(noise_seed).integers(-12, 13, size=(h, w, 3), dtype=np.int16)
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
+
+
+def write_manifest(path: Path, rows: list[dict], kind: str | None = None) -> Path:
+    """Write ``rows`` (dicts with the same keys) as a manifest of ``kind`` (default: the suffix):
+    csv/tsv (None as an empty cell), jsonl, or Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = kind or path.suffix.lstrip(".")
+    if kind in ("csv", "tsv"):
+        sep = "," if kind == "csv" else "\t"
+        cols = list(rows[0])
+        lines = [sep.join(cols)] + [sep.join("" if r.get(c) is None else str(r[c]) for c in cols) for r in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif kind == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    return path

@@ -10,8 +10,6 @@ import os
 import unicodedata
 
 import imagegen as g
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from labelclean.core.errors import InputError
@@ -92,18 +90,6 @@ def test_same_name_after_nfc_across_chunks_is_refused(tmp_path, tiny_chunks):
         discover(tmp_path)
 
 
-def write(path, records):
-    if path.suffix == ".csv":
-        cols = list(records[0])
-        lines = [",".join(cols)] + [",".join("" if r.get(c) is None else str(r[c]) for c in cols) for r in records]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    elif path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    else:
-        pq.write_table(pa.Table.from_pylist(records), path)
-    return path
-
-
 @pytest.fixture
 def images(tmp_path):
     g.make_image_folder(tmp_path / "imgs", {"cat": 3, "dog": 3})
@@ -118,7 +104,7 @@ def test_a_file_listed_twice_in_different_chunks_names_both_rows(images, tiny_ch
     records = [{"path": p, "label": "cat"} for p in paths]
     first = 2 if ext == "csv" else 1
     with pytest.raises(InputError, match=rf"lists imgs/cat/cat_001.png twice \({word} {1 + first} and {word} {6 + first}\)"):
-        discover(write(images / f"m.{ext}", records))
+        discover(g.write_manifest(images / f"m.{ext}", records))
 
 
 @pytest.mark.parametrize("ext", ["csv", "jsonl", "parquet"])
@@ -132,7 +118,7 @@ def test_manifest_reasons_and_extras_are_the_same_in_chunks_of_two(images, tiny_
         {"path": "imgs/dog/dog_002.png", "label": "bird", "n": None},  # not in --classes
         {"path": str(images / "imgs/cat/cat_001.png"), "label": "cat", "n": 7},
     ]
-    manifest = write(images / f"m.{ext}", records)
+    manifest = g.write_manifest(images / f"m.{ext}", records)
     classes = images / "classes.txt"
     classes.write_text("cat\ndog\n")
     whole = discover(manifest, classes_file=classes)

@@ -7,8 +7,6 @@ import os
 import unicodedata
 
 import imagegen as g
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from labelclean.ingest.discover import discover, read_classes_file
@@ -183,20 +181,6 @@ def test_bad_data_argument(tmp_path, setup):
 # ---------------------------------------------------------------- manifests
 
 
-def write_manifest(path, rows, kind=None):
-    kind = kind or path.suffix.lstrip(".")
-    if kind in ("csv", "tsv"):
-        sep = "," if kind == "csv" else "\t"
-        cols = list(rows[0])
-        lines = [sep.join(cols)] + [sep.join("" if r.get(c) is None else str(r[c]) for c in cols) for r in rows]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    elif kind == "jsonl":
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    else:
-        pq.write_table(pa.Table.from_pylist(rows), path)
-    return path
-
-
 @pytest.fixture
 def images(tmp_path):
     g.make_image_folder(tmp_path / "imgs", {"cat": 2, "dog": 1})
@@ -210,7 +194,7 @@ def test_manifest_resolves_paths_and_carries_extras(images, ext):
         {"path": "imgs/cat/cat_000.png", "label": "cat", "clean_label": "dog"},
         {"path": str(images / "imgs/cat/cat_001.png"), "label": "cat", "clean_label": None},
     ]
-    found = discover(write_manifest(images / f"m.{ext}", rows))
+    found = discover(g.write_manifest(images / f"m.{ext}", rows))
     assert found.kind == ("csv" if ext == "tsv" else ext)
     assert found.root == images.resolve()
     assert found.extra_columns == ["clean_label"]
@@ -232,7 +216,7 @@ def test_manifest_problem_rows_get_reasons(images):
         {"path": "imgs/cat/cat_001.png", "label": "  "},
         {"path": "imgs/dog/../dog/dog_000.png", "label": "bird"},
     ]
-    found = discover(write_manifest(images / "m.jsonl", rows))
+    found = discover(g.write_manifest(images / "m.jsonl", rows))
     cands = by_id(found)
     assert cands["imgs/cat/gone.png"].status is Reason.missing
     assert "line 2" in cands["imgs/cat/gone.png"].detail
@@ -246,7 +230,7 @@ def test_manifest_problem_rows_get_reasons(images):
 
 def test_allow_outside_root_uses_absolute_ids(images):
     outside = g.make_png(images.parent / "far" / "x.png")
-    manifest = write_manifest(images / "m.csv", [{"path": str(outside), "label": "cat"}])
+    manifest = g.write_manifest(images / "m.csv", [{"path": str(outside), "label": "cat"}])
     found = discover(manifest, allow_outside_root=True)
     (c,) = found.candidates
     assert c.sample_id == outside.as_posix() and c.status is None
@@ -254,7 +238,7 @@ def test_allow_outside_root_uses_absolute_ids(images):
 
 def test_explicit_root(images):
     (images / "lists").mkdir()
-    manifest = write_manifest(images / "lists" / "m.csv", [{"path": "cat/cat_000.png", "label": "cat"}])
+    manifest = g.write_manifest(images / "lists" / "m.csv", [{"path": "cat/cat_000.png", "label": "cat"}])
     found = discover(manifest, root=images / "imgs")
     assert found.root == (images / "imgs").resolve() and ids(found) == ["cat/cat_000.png"]
     assert found.candidates[0].status is None
@@ -264,14 +248,14 @@ def test_duplicate_rows_name_both_lines(images):
     rows = [{"path": "imgs/cat/cat_000.png", "label": "cat"}, {"path": "imgs/dog/dog_000.png", "label": "dog"}]
     rows.append({"path": "./imgs/cat/cat_000.png", "label": "dog"})
     with pytest.raises(InputError, match=r"lists imgs/cat/cat_000.png twice \(line 2 and line 4\)"):
-        discover(write_manifest(images / "m.csv", rows))
+        discover(g.write_manifest(images / "m.csv", rows))
 
 
 def test_labels_not_in_classes_file_are_unlabeled(images):
     rows = [{"path": "imgs/cat/cat_000.png", "label": "cat"}, {"path": "imgs/dog/dog_000.png", "label": "dog"}]
     classes = images / "classes.json"
     classes.write_text(json.dumps({"cat": "kitty", "cow": None}))
-    found = discover(write_manifest(images / "m.csv", rows), classes_file=classes)
+    found = discover(g.write_manifest(images / "m.csv", rows), classes_file=classes)
     assert [(c.name, c.prompt_name) for c in found.classes] == [("cat", "kitty"), ("cow", "cow")]
     dog = by_id(found)["imgs/dog/dog_000.png"]
     assert dog.status is Reason.unlabeled and "'dog'" in dog.detail
@@ -280,20 +264,20 @@ def test_labels_not_in_classes_file_are_unlabeled(images):
 def test_integer_labels_sort_numerically(images):
     rows = [{"path": f"imgs/cat/cat_00{i}.png", "label": lab} for i, lab in enumerate([10, 2])]
     rows.append({"path": "imgs/dog/dog_000.png", "label": 1})
-    found = discover(write_manifest(images / "m.parquet", rows))
+    found = discover(g.write_manifest(images / "m.parquet", rows))
     assert [c.name for c in found.classes] == ["1", "2", "10"]
     assert by_id(found)["imgs/cat/cat_000.png"].label == "10"
 
 
 def test_column_aliases(images):
     rows = [{"filepath": "imgs/cat/cat_000.png", "class": "cat", "path2": 1}]
-    found = discover(write_manifest(images / "m.csv", rows))
+    found = discover(g.write_manifest(images / "m.csv", rows))
     assert ids(found) == ["imgs/cat/cat_000.png"] and found.extra_columns == ["path2"]
 
 
 def test_missing_columns_are_named(images):
     with pytest.raises(InputError) as err:
-        discover(write_manifest(images / "m.csv", [{"img": "imgs/cat/cat_000.png", "y": "cat"}]))
+        discover(g.write_manifest(images / "m.csv", [{"img": "imgs/cat/cat_000.png", "y": "cat"}]))
     assert "it has: img, y" in err.value.message and "path" in err.value.hint
 
 
