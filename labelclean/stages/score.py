@@ -237,7 +237,7 @@ class _Outputs:
     """
 
     def __init__(self, wd: Workdir, emb: Embedded, n_estimators: int, cfg: ScoreConfig):
-        from labelclean.store.probs import remove_stale
+        from labelclean.store.probs import remove_all
 
         self.wd, self.emb, self.n = wd, emb, n_estimators
         self.ids = pa.array(emb.sample_ids.tolist(), pa.string())
@@ -248,7 +248,7 @@ class _Outputs:
                                           "label_id": pa.array(emb.labels.astype(np.int32), pa.int32())}
         self.total: np.ndarray | None = None
         wd.probs_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale(wd, [])  # this run's files only: a crash mid-way leaves no stale or mixed tables behind
+        remove_all(wd)  # this run's files only: a crash mid-way leaves no stale or mixed tables behind
         wd.scores.unlink(missing_ok=True)
 
     def add(self, est: str, probs: np.ndarray) -> None:

@@ -106,8 +106,8 @@ def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classe
     path = wd.require(probs_path(wd, est), "score")
     table, meta = parquet_io.read_table(path, TABLE, model_id)
     file_ids = np.asarray(table["sample_id"].to_pylist(), dtype=object)
-    rows = None if ids is None else align_rows(file_ids, ids, path)
-    if rows is not None:
+    if ids is not None and not (len(ids) == len(file_ids) and np.array_equal(file_ids, ids)):
+        rows = align_rows(file_ids, ids, path)  # only when needed: score writes the order select reads
         table = table.take(pa.array(rows))
         file_ids = file_ids[rows]
     layout = meta.get("layout", "dense")
@@ -136,11 +136,10 @@ def probs_shape(wd: Workdir, est: str) -> tuple[int, int] | None:
     return pq.read_metadata(path).num_rows, int(k)
 
 
-def remove_stale(wd: Workdir, keep: list[str]) -> None:
-    """Delete probs/ files of estimators not in ``keep`` (a later select must not read them)."""
+def remove_all(wd: Workdir) -> None:
+    """Delete every probs/ file (a later select must not read an earlier run's)."""
     for stale in wd.probs_dir.glob("*.parquet"):
-        if stale.stem not in keep:
-            stale.unlink()
+        stale.unlink()
 
 
 def half_rows(P16: np.ndarray) -> pa.FixedSizeBinaryArray:
