@@ -28,6 +28,16 @@ def _torch_one_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture
+def quiet_console():
+    """No progress bars or info lines from stages run in-process (modules opt in with usefixtures)."""
+    from labelclean.core import console
+
+    console.set_quiet(True)
+    yield
+    console.set_quiet(False)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random-weight open_clip model as a local-dir folder: pass `local-dir:<path>`."""

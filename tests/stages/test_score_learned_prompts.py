@@ -4,7 +4,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from labelclean.core import console
 from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.stages.configs import ScoreConfig
 from labelclean.stages.pipeline import stage_fingerprint
@@ -13,11 +12,7 @@ from labelclean.store import parquet_io, schemas
 from workdirgen import make_clustered, make_workdir
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    console.set_quiet(True)
-    yield
-    console.set_quiet(False)
+pytestmark = pytest.mark.usefixtures("quiet_console")
 
 
 def _write_prompts(wd, T, names, model_id="test-model"):

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from labelclean.core import console
 from labelclean.core.errors import ModelError, UsageError
 from labelclean.stages.train import TrainConfig, run_train
 from labelclean.store.parquet_io import read_meta
@@ -22,11 +21,7 @@ from labelclean.stages.predict import PredictConfig, run_predict
 from trainkit import make_train_workdir
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    console.set_quiet(True)
-    yield
-    console.set_quiet(False)
+pytestmark = pytest.mark.usefixtures("quiet_console")
 
 
 def _separable(n=200, noisy=0.3, seed=0, k=4):

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from imagegen import make_image_folder
-from labelclean.core import console
 from labelclean.core.errors import UsageError, WorkdirError
 from labelclean.store.parquet_io import read_meta
 from labelclean.store.schemas import deft_schema
@@ -24,11 +23,7 @@ from trainkit import make_train_workdir
 CLASSES = {"apple": 4, "banana": 4, "cherry": 4}
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    console.set_quiet(True)
-    yield
-    console.set_quiet(False)
+pytestmark = pytest.mark.usefixtures("quiet_console")
 
 
 def mixfix_cfg(**kw):
