@@ -69,7 +69,12 @@ def normalized_log_prob(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     scores are all equal (or that has one sample) gets 1.0 for every sample: nothing
     in it stands out as suspect.
     """
-    logp = np.log(np.maximum(given_prob(labels, probs).astype(np.float64), EPS))
+    return per_class_log_minmax(labels, given_prob(labels, probs))
+
+
+def per_class_log_minmax(labels: np.ndarray, p_given: np.ndarray) -> np.ndarray:
+    """``normalized_log_prob`` from the (N,) p(given) alone; higher = more likely correct."""
+    logp = np.log(np.maximum(p_given.astype(np.float64), EPS))
     out = np.ones(labels.shape[0], dtype=np.float64)
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
@@ -112,19 +117,34 @@ class ScoreColumns:
     margin: np.ndarray
 
 
-def score_columns(labels: np.ndarray, probs: np.ndarray) -> ScoreColumns:
-    """All per-sample scores of one estimator. Higher = more likely correct for every score."""
-    labels, probs = validate_probs(labels, probs)
-    ids, top = top_k(probs, 3)
-    return ScoreColumns(
-        p_given=given_prob(labels, probs).astype(np.float32),
-        consistency=consistency(labels, probs).astype(np.float32),
-        norm_logp=normalized_log_prob(labels, probs),
-        pred=probs.argmax(axis=1).astype(np.int32),
-        top3_ids=ids,
-        top3_probs=top,
-        margin=margin(labels, probs).astype(np.float32),
-    )
+def score_columns(labels: np.ndarray, probs: np.ndarray, rows: int = 1 << 16) -> ScoreColumns:
+    """All per-sample scores of one estimator. Higher = more likely correct for every score.
+
+    Computed ``rows`` rows at a time, so the temporaries stay small even at 10,000 classes.
+    """
+    labels = np.asarray(labels)
+    return score_columns_blocks(labels, ((s, probs[s : s + rows]) for s in range(0, probs.shape[0], rows)),
+                                n_classes=probs.shape[1])
+
+
+def score_columns_blocks(labels: np.ndarray, blocks, *, n_classes: int) -> ScoreColumns:
+    """``score_columns`` from consecutive (first row, (b, K) probabilities) blocks covering every row."""
+    n = labels.shape[0]
+    out = ScoreColumns(np.empty(n, np.float32), np.empty(n, np.float32), np.empty(0, np.float32),
+                       np.empty(n, np.int32), np.empty((n, 3), np.int32), np.empty((n, 3), np.float32),
+                       np.empty(n, np.float32))
+    if n == 0:
+        validate_probs(labels, np.zeros((0, n_classes), np.float32))
+    for start, block in blocks:
+        sl = slice(start, start + block.shape[0])
+        lb, p = validate_probs(labels[sl], block)
+        out.p_given[sl] = given_prob(lb, p)
+        out.consistency[sl] = consistency(lb, p)
+        out.pred[sl] = p.argmax(axis=1)
+        out.top3_ids[sl], out.top3_probs[sl] = top_k(p, 3)
+        out.margin[sl] = margin(lb, p)
+    out.norm_logp = per_class_log_minmax(labels.astype(np.int64, copy=False), out.p_given)
+    return out
 
 
 def zero_shot_gap(agreement: dict[str, float], *, tolerance: float = 0.2) -> tuple[str, float] | None:

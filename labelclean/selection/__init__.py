@@ -26,22 +26,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelclean.scoring.quality import consistency as consistency_of
-from labelclean.scoring.quality import given_prob, normalized_log_prob
+from labelclean.scoring.confident import confident_joint_blocks, lowest_share_pass, noise_rate_of, prune_blocks
+from labelclean.scoring.quality import per_class_log_minmax
 from labelclean.selection.combine import (
     class_fallback,
     clean_score,
     combine,
-    ensemble_probs,
+    ensemble_given,
     estimator_verdicts,
     estimator_weights,
     parse_combine,
 )
-from labelclean.scoring.confident import estimated_noise_rate, lowest_share_pass, noise_rate_pass
 from labelclean.selection.criteria import consistency_pass, css_posterior, gmm_clean_posterior
-from labelclean.selection.flagcount import criteria_decide, mixture_noise_rate
-from labelclean.selection.reliability import reliability_weights
+from labelclean.selection.flagcount import criteria_decide, mixture_rate_from_given
+from labelclean.selection.reliability import reliability_from_given
+from labelclean.selection.source import ProbSource, as_source, weighted_blocks
 from labelclean.selection.suggest import best_probability, default_outlier_threshold, duplicate_conflicts, suggest_labels
+from labelclean.selection.views import Views, summarize
 
 METHODS = ("ensemble", "criteria", "css")
 CRITERIA = ("consistency", "gmm")
@@ -89,7 +90,7 @@ class SelectionResult:
 
 def select_samples(
     labels: np.ndarray,
-    probs: dict[str, np.ndarray],
+    probs: "dict[str, np.ndarray] | ProbSource",
     *,
     n_classes: int,
     groups: np.ndarray | None = None,
@@ -101,23 +102,27 @@ def select_samples(
     Parameters
     ----------
     labels : (N,) given class ids in [0, K).
-    probs : estimator name -> (N, K) class probabilities (zeroshot, logreg, knn, deft...).
+    probs : estimator name -> (N, K) class probabilities (zeroshot, logreg, knn, deft...), or
+        a ``selection.source.ProbSource`` that yields them in row blocks (`select` streams
+        probs/ this way; the result is the same, only fewer rows are held at once).
     groups : (N,) duplicate-group key per sample; samples of one group with different
         labels fail the ``duplicate_conflict`` criterion.
     extra_clean : estimator name -> (N,) clean probability with criterion p > 0.5 (DeFT's
         p_clean); it acts as one more estimator verdict and enters the ranking score.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    _validate(labels, probs, n_classes, options)
+    source = as_source(probs)
+    _validate(labels, source, n_classes, options)
+    views = summarize(labels, source)
     extra_clean = extra_clean or {}
-    weights, reliability = _weights(labels, probs, options)
-    score = clean_score(labels, probs, weights, list(extra_clean.values()))
-    ens = ensemble_probs(probs, weights)
-    eta = estimated_noise_rate(labels, ens)
-    mix = mixture_noise_rate(labels, ens) if options.method == "ensemble" else 0.0
+    weights, reliability = _weights(labels, views, n_classes, options)
+    score = clean_score(views, weights, list(extra_clean.values()))
+    ens = _Ensemble(labels, source, views, weights, n_classes)
+    eta = ens.noise_rate()
+    mix = mixture_rate_from_given(ens.given, n_classes) if options.method == "ensemble" else 0.0
     notes: list[str] = []
     if options.method == "css":
-        passed, p_clean, more = _css_criteria(labels, probs, options)
+        passed, p_clean, more = _css_criteria(labels, views, options)
     elif options.method == "ensemble" and options.flag_count == "noise-rate":
         passed, p_clean, more = {"ensemble:noise_rate": lowest_share_pass(score, eta)}, None, []
     elif options.method == "ensemble":
@@ -125,7 +130,7 @@ def select_samples(
         if options.flag_count == "mixture":
             passed, more = _mixture_count(score, mix, eta, passed, more)
     else:
-        passed, p_clean, more = _paper_criteria(labels, probs, options), None, []
+        passed, p_clean, more = _paper_criteria(labels, views, options), None, []
     notes += more
     for name, p in extra_clean.items():
         passed[f"{name}:p_clean"] = np.asarray(p) > 0.5
@@ -138,21 +143,50 @@ def select_samples(
     notices: list[dict] = []
     if options.fallback and labels.size:
         clean, notices = class_fallback(clean, labels, score, eligible=passed.get("duplicate_conflict"))
-    result = _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options)
+    result = _finish(labels, views, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options)
     result.weights, result.reliability, result.estimated_noise_rate = weights, reliability, eta
     result.mixture_noise_rate, result.flag_rule = mix, _flag_rule(passed, options)
     return result
 
 
-def _weights(labels, probs, options) -> tuple[dict[str, float], dict[str, float]]:
+class _Ensemble:
+    """The weighted ensemble, read block by block from the source when a criterion needs its rows.
+
+    ``given`` (its p(given)) comes from the views; the confident joint and its pruning take
+    one pass over the source each, so the (N, K) ensemble matrix is never built.
+    """
+
+    def __init__(self, labels, source, views: Views, weights: dict[str, float], n_classes: int):
+        self.labels, self.source, self.weights, self.k = labels, source, weights, n_classes
+        self.given = ensemble_given(views, weights)
+        self._joint: np.ndarray | None = None
+
+    def joint(self) -> np.ndarray:
+        if self._joint is None:
+            self._joint = confident_joint_blocks(self.labels, self.given,
+                                                 weighted_blocks(self.source, self.weights), self.k)
+        return self._joint
+
+    def noise_rate(self) -> float:
+        if self.labels.size == 0 or self.k < 2:
+            return 0.0
+        return noise_rate_of(self.joint(), self.labels.size)
+
+    def noise_rate_pass(self) -> np.ndarray:
+        if self.labels.size == 0 or self.k < 2:
+            return np.ones(self.labels.shape[0], dtype=bool)
+        return prune_blocks(self.labels, self.joint(), weighted_blocks(self.source, self.weights))
+
+
+def _weights(labels, views: Views, n_classes: int, options) -> tuple[dict[str, float], dict[str, float]]:
     """Estimator weights (and reliabilities, empty for fixed weights)."""
-    if options.weighting == "fixed" or len(probs) == 1:
-        return estimator_weights(labels, probs), {}
-    rel = reliability_weights(labels, probs, n_classes=next(iter(probs.values())).shape[1])
+    if options.weighting == "fixed" or len(views.est) == 1:
+        return estimator_weights(labels, views), {}
+    rel = reliability_from_given(views.given(), n_classes)
     return rel.weights, rel.reliability
 
 
-def _validate(labels, probs, n_classes, options) -> None:
+def _validate(labels, source, n_classes, options) -> None:
     if options.method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {options.method!r}")
     unknown = set(options.criteria) - set(CRITERIA)
@@ -163,34 +197,34 @@ def _validate(labels, probs, n_classes, options) -> None:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {options.weighting!r}")
     if options.flag_count not in FLAG_COUNTS:
         raise ValueError(f"flag_count must be one of {', '.join(FLAG_COUNTS)}, got {options.flag_count!r}")
-    if not probs:
-        raise ValueError("at least one estimator's probabilities are needed")
-    for name, p in probs.items():
-        if p.shape != (labels.shape[0], n_classes):
-            raise ValueError(f"{name} probabilities must be ({labels.shape[0]}, {n_classes}), got {p.shape}")
+    shapes = source.shapes() if hasattr(source, "shapes") else {e: (source.n, source.k) for e in source.names}
+    for name, shape in shapes.items():
+        if tuple(shape) != (labels.shape[0], n_classes):
+            raise ValueError(f"{name} probabilities must be ({labels.shape[0]}, {n_classes}), got {tuple(shape)}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
 
 
-def _paper_criteria(labels, probs, options) -> dict[str, np.ndarray]:
+def _paper_criteria(labels, views: Views, options) -> dict[str, np.ndarray]:
     passed: dict[str, np.ndarray] = {}
-    for est, p in probs.items():
+    for est, v in views.est.items():
         if "consistency" in options.criteria:
-            passed[f"{est}:consistency"] = consistency_pass(consistency_of(labels, p), theta=options.theta_cons)
+            passed[f"{est}:consistency"] = consistency_pass(v.consistency, theta=options.theta_cons)
         if "gmm" in options.criteria:
-            post = gmm_clean_posterior(normalized_log_prob(labels, p), labels, seed=options.seed)
+            post = gmm_clean_posterior(per_class_log_minmax(labels, v.p_given), labels, seed=options.seed)
             passed[f"{est}:gmm"] = post >= options.theta_gmm
     return passed
 
 
-def _given_loss(labels, probs) -> np.ndarray:
+def _given_loss(p_given: np.ndarray) -> np.ndarray:
     """Cross-entropy of the given label, -log p(y), with p clipped to [1e-6, 1] (higher = label less likely right)."""
-    return -np.log(np.clip(given_prob(labels, probs), 1e-6, 1.0))
+    return -np.log(np.clip(p_given, 1e-6, 1.0))
 
 
-def _ensemble_criteria(labels, ens, score, options):
-    res = css_posterior(_given_loss(labels, ens), score, labels=labels if options.css_per_class else None, seed=options.seed)
-    passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": noise_rate_pass(labels, ens)}
+def _ensemble_criteria(labels, ens: _Ensemble, score, options):
+    res = css_posterior(_given_loss(ens.given), score, labels=labels if options.css_per_class else None,
+                        seed=options.seed)
+    passed = {"ensemble:gmm2d": res.posterior >= options.css_eps, "ensemble:confident": ens.noise_rate_pass()}
     return passed, res.posterior.astype(np.float32), res.notes
 
 
@@ -212,29 +246,30 @@ def _flag_rule(passed, options) -> str:
     return options.flag_count
 
 
-def _css_criteria(labels, probs, options):
-    induced = next((e for e in ("logreg", "robust") if e in probs), None)
+def _css_criteria(labels, views: Views, options):
+    induced = next((e for e in ("logreg", "robust") if e in views.est), None)
     if induced is None:
         raise ValueError("method css needs the logreg or robust estimator (its loss is the first GMM dimension)")
-    second = next((e for e in ("zeroshot", "deft", "knn") if e in probs), None)
+    second = next((e for e in ("zeroshot", "deft", "knn") if e in views.est), None)
     if second is None:
         raise ValueError("method css needs zeroshot (or knn) probabilities for its second GMM dimension")
     notes = [] if second == "zeroshot" else [f"css: no zero-shot scores, used {second} p(given) as the second dimension"]
     res = css_posterior(
-        _given_loss(labels, probs[induced]), given_prob(labels, probs[second]), labels=labels if options.css_per_class else None, seed=options.seed
+        _given_loss(views.est[induced].p_given), views.est[second].p_given,
+        labels=labels if options.css_per_class else None, seed=options.seed
     )
     return {"css:p_clean": res.posterior >= options.css_eps}, res.posterior.astype(np.float32), notes + res.notes
 
 
-def _finish(labels, probs, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options):
+def _finish(labels, views, passed, verdicts, clean, score, p_clean, notices, notes, n_classes, options):
     failed = np.full(labels.shape[0], "", dtype=object)
     for name, ok in passed.items():
         bad = ~ok
         failed[bad] = np.where(failed[bad] == "", name, failed[bad] + "," + name)
-    suggested, conf = suggest_labels(labels, probs, theta=options.theta_relabel)
+    suggested, conf = suggest_labels(labels, views, theta=options.theta_relabel)
     suggested = np.where(clean, -1, suggested)
     conf = np.where(clean, np.nan, conf).astype(np.float32)
-    best = best_probability(probs)
+    best = best_probability(views)
     theta_out = default_outlier_threshold(best, n_classes) if options.theta_outlier is None else options.theta_outlier
     decision = np.where(clean, "keep", np.where(suggested >= 0, "relabel", "flag")).astype(object)
     return SelectionResult(

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from labelclean.selection.views import Views, from_arrays
+
 COMBINE_HELP = "all (every criterion of every estimator), any (one estimator passing all its criteria), vote:K"
 
 
@@ -49,7 +51,7 @@ def combine(verdicts: np.ndarray, rule: str) -> np.ndarray:
     return verdicts.sum(axis=1) >= min(k, verdicts.shape[1])
 
 
-def estimator_weights(labels: np.ndarray, probs: dict[str, np.ndarray]) -> dict[str, float]:
+def estimator_weights(labels: np.ndarray, probs: "dict[str, np.ndarray] | Views") -> dict[str, float]:
     """Weight of each estimator in the ensemble and in clean_score.
 
     Every estimator weighs 1, except ``knn`` next to other estimators: a neighbour vote is
@@ -57,24 +59,17 @@ def estimator_weights(labels: np.ndarray, probs: dict[str, np.ndarray]) -> dict[
     with eta the share of samples whose given label is not the argmax of the other
     estimators' mean probabilities (a rough noise-rate estimate; knn is off above 50 %).
     Measured on Fashion-MNIST features: knn at full weight lowers AUROC at 50-80 % noise.
+    ``probs``: estimator -> (N, K) matrix, or their ``selection.views.Views``.
     """
-    others = [p for e, p in probs.items() if e != "knn"]
-    weights = {e: 1.0 for e in probs}
-    if "knn" in probs and others:
-        eta = float(np.mean(np.mean(others, axis=0).argmax(axis=1) != labels)) if labels.size else 0.0
+    views = probs if isinstance(probs, Views) else from_arrays(labels, probs)
+    weights = {e: 1.0 for e in views.est}
+    if views.others_pred is not None:
+        eta = float(np.mean(views.others_pred != labels)) if labels.size else 0.0
         weights["knn"] = 0.5 * float(np.clip(1.0 - 2.0 * eta, 0.0, 1.0))
     return weights
 
 
-def ensemble_probs(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    """(N, K) weighted mean of the estimators' probabilities."""
-    total = sum(weights[e] for e in probs)
-    return (sum(weights[e] * p.astype(np.float64) for e, p in probs.items()) / total).astype(np.float32)
-
-
-def clean_score(
-    labels: np.ndarray, probs: dict[str, np.ndarray], weights: dict[str, float], extra: list[np.ndarray]
-) -> np.ndarray:
+def clean_score(views: Views, weights: dict[str, float], extra: list[np.ndarray]) -> np.ndarray:
     """One ranking score in [0, 1] per sample; higher = more likely correctly labelled.
 
     The weighted mean over estimators of sqrt(p(given) * p(given) / max_k p(k)) — the
@@ -82,11 +77,10 @@ def clean_score(
     consistency ratio (how close the label is to the top choice) — averaged with any
     extra clean probabilities (DeFT's p_clean, weight 1).
     """
-    rows = np.arange(labels.shape[0])
     parts, w = [], []
-    for e, p in probs.items():
-        pg = np.clip(p[rows, labels].astype(np.float64), 0, 1)
-        parts.append(pg / np.sqrt(np.maximum(p.max(axis=1), 1e-12)))
+    for e, v in views.est.items():
+        pg = np.clip(v.p_given.astype(np.float64), 0, 1)
+        parts.append(pg / np.sqrt(np.maximum(v.p_max, 1e-12)))
         w.append(weights[e])
     parts += [np.clip(np.asarray(x, dtype=np.float64), 0, 1) for x in extra]
     w += [1.0] * len(extra)
@@ -94,6 +88,12 @@ def clean_score(
         raise ValueError("clean_score needs at least one estimator")
     score = np.tensordot(np.asarray(w) / np.sum(w), np.stack(parts), axes=1)
     return np.clip(np.nan_to_num(score, nan=0.0), 0.0, 1.0).astype(np.float32)
+
+
+def ensemble_given(views: Views, weights: dict[str, float]) -> np.ndarray:
+    """(N,) float32 p(given) under the weighted mean of the estimators (``source.weighted_blocks``' arithmetic)."""
+    total = sum(weights[e] for e in views.est)
+    return (sum(weights[e] * v.p_given.astype(np.float64) for e, v in views.est.items()) / total).astype(np.float32)
 
 
 def class_fallback(

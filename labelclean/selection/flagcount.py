@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelclean.selection.reliability import reliability_weights
+from labelclean.selection.reliability import reliability_from_given
 
 STRUCTURED_RATIO = 0.5  # chosen on the tuning split (README, Benchmarks): structured 0.0-0.21, uniform-like 0.70-0.94
 
@@ -41,9 +41,15 @@ def mixture_noise_rate(labels: np.ndarray, probs: np.ndarray) -> float:
     """
     labels = np.asarray(labels, dtype=np.int64)
     n, k = probs.shape
-    if n == 0 or k < 2:
+    return mixture_rate_from_given(probs[np.arange(n), labels], k)
+
+
+def mixture_rate_from_given(p_given: np.ndarray, n_classes: int) -> float:
+    """``mixture_noise_rate`` from the ensemble's (N,) p(given) alone (all the fit uses)."""
+    k = int(n_classes)
+    if p_given.shape[0] == 0 or k < 2:
         return 0.0
-    share = reliability_weights(labels, {"ensemble": probs}, n_classes=k).reliability["ensemble"]
+    share = reliability_from_given({"ensemble": p_given}, k).reliability["ensemble"]
     return float(np.clip(1.0 - share, 0.0, 1.0)) * (k - 1) / k
 
 

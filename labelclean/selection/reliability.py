@@ -43,11 +43,19 @@ def reliability_weights(labels: np.ndarray, probs: dict[str, np.ndarray], *, n_c
     renormalised to sum to 1 and, as reliability, each estimator's share before
     renormalising (the uniform component's share is ``1 - sum``).
     """
-    names = list(probs)
     k = int(n_classes or next(iter(probs.values())).shape[1])
     rows = np.arange(labels.shape[0])
-    lik = np.stack([np.clip(probs[e][rows, labels].astype(np.float64), 0.0, 1.0) for e in names]
-                   + [np.full(labels.shape[0], 1.0 / k)])  # (E + 1, N), the last row is the noise component
+    return reliability_from_given({e: p[rows, labels] for e, p in probs.items()}, k, iterations=iterations, tol=tol)
+
+
+def reliability_from_given(given: dict[str, np.ndarray], n_classes: int, *, iterations: int = 300,
+                           tol: float = 1e-8) -> Reliability:
+    """``reliability_weights`` from each estimator's (N,) p(given) alone (all the fit uses)."""
+    names = list(given)
+    k = int(n_classes)
+    n = next(iter(given.values())).shape[0]
+    lik = np.stack([np.clip(given[e].astype(np.float64), 0.0, 1.0) for e in names]
+                   + [np.full(n, 1.0 / k)])  # (E + 1, N), the last row is the noise component
     w = np.full(lik.shape[0], 1.0 / lik.shape[0])
     prev = -np.inf
     for _ in range(iterations):

@@ -6,16 +6,18 @@ from collections import Counter
 
 import numpy as np
 
+from labelclean.selection.views import Views, from_arrays
+
 
 def suggest_labels(
-    labels: np.ndarray, probs: dict[str, np.ndarray], *, theta: float
+    labels: np.ndarray, probs: "dict[str, np.ndarray] | Views", *, theta: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """A different class that every estimator ranks first, with mean probability >= theta.
 
     Parameters
     ----------
     labels : (N,) given class ids.
-    probs : estimator name -> (N, K) probabilities.
+    probs : estimator name -> (N, K) probabilities, or their ``selection.views.Views``.
     theta : minimum mean (over estimators) probability of the suggested class.
 
     Returns
@@ -23,24 +25,28 @@ def suggest_labels(
     (suggested (N,) int64, -1 when none; confidence (N,) float32, NaN when none). The
     confidence is the mean over estimators of p(suggested); higher = surer.
     """
-    mats = list(probs.values())
+    labels = np.asarray(labels, dtype=np.int64)
+    views = probs if isinstance(probs, Views) else from_arrays(labels, probs) if probs else None
     n = labels.shape[0]
-    if not mats:
+    if views is None or not views.est:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan, dtype=np.float32)
-    preds = np.stack([p.argmax(axis=1) for p in mats])
-    agree = (preds == preds[0]).all(axis=0)
-    cand = preds[0]
-    conf = np.mean([p[np.arange(n), cand] for p in mats], axis=0)
+    est = list(views.est.values())
+    cand = est[0].pred
+    agree = np.logical_and.reduce([v.pred == cand for v in est])
+    conf = np.mean([v.p_lead for v in est], axis=0)
     ok = agree & (cand != labels) & (conf >= theta)
     return np.where(ok, cand, -1).astype(np.int64), np.where(ok, conf, np.nan).astype(np.float32)
 
 
-def best_probability(probs: dict[str, np.ndarray]) -> np.ndarray:
+def best_probability(probs: "dict[str, np.ndarray] | Views") -> np.ndarray:
     """(N,) the highest class probability any estimator gives the sample."""
-    mats = list(probs.values())
+    if isinstance(probs, Views):
+        mats = [v.p_max for v in probs.est.values()]
+    else:
+        mats = [p.max(axis=1) for p in probs.values()]
     if not mats:
         raise ValueError("needs at least one estimator")
-    return np.max([p.max(axis=1) for p in mats], axis=0)
+    return np.max(mats, axis=0)
 
 
 def default_outlier_threshold(best: np.ndarray, n_classes: int) -> float:

@@ -83,7 +83,7 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
             console.info(f"{est}: {te.seconds:.1f}s")
             agreement[est] = float((probs.argmax(axis=1) == emb.labels).mean())
             out.add(est, probs)
-            del probs  # one estimator's (N, K) matrix in memory at a time (plus the ensemble's sum)
+            del probs  # one estimator's (N, K) matrix in memory at a time
             if est == "robust":
                 shared.pop("logreg", None)
         outputs = out.finish()
@@ -232,8 +232,9 @@ def _require_prompts(text, n_classes: int) -> None:
 class _Outputs:
     """Writes probs/<estimator>.parquet as each estimator finishes and builds scores.parquet.
 
-    Keeps per estimator only its score columns (a few values per sample) and, for the
-    ensemble, one running (N, K) sum, so `score` never holds every estimator's matrix at once.
+    Keeps per estimator only its score columns (a few values per sample); the ensemble (the
+    plain mean of the estimators) is read back from probs/ in row blocks at the end, so
+    `score` holds one estimator's (N, K) matrix at a time and never a second one for the sum.
     """
 
     def __init__(self, wd: Workdir, emb: Embedded, n_estimators: int, cfg: ScoreConfig):
@@ -246,40 +247,38 @@ class _Outputs:
         self.names: list[str] = []
         self.cols: dict[str, pa.Array] = {"sample_id": self.ids,
                                           "label_id": pa.array(emb.labels.astype(np.int32), pa.int32())}
-        self.total: np.ndarray | None = None
+        self.k = 0
         wd.probs_dir.mkdir(parents=True, exist_ok=True)
         remove_all(wd)  # this run's files only: a crash mid-way leaves no stale or mixed tables behind
         wd.scores.unlink(missing_ok=True)
 
     def add(self, est: str, probs: np.ndarray) -> None:
+        from labelclean.scoring.quality import score_columns
         from labelclean.store.probs import write_probs
 
         self.paths.append(write_probs(self.wd, est, self.ids, self.emb.labels, probs, model_id=self.emb.model_id,
                                       **self.meta))
         self.names.append(est)
-        self._columns(est, probs)
-        if self.n > 1:
-            if self.total is None:
-                self.total = probs.astype(np.float32, copy=True)
-            else:
-                self.total += probs
+        self.k = probs.shape[1]
+        self._columns(est, score_columns(self.emb.labels, probs))
 
     def finish(self) -> list:
+        from labelclean.scoring.quality import score_columns_blocks
+        from labelclean.selection.source import weighted_blocks
+        from labelclean.store.probs import ProbFiles
+
         named = list(self.names)
-        if self.total is not None:
-            self.total /= np.float32(self.n)
-            self._columns(ENSEMBLE, self.total)
+        if self.n > 1:
+            stored = ProbFiles(self.wd, self.names, self.ids, n_classes=self.k, model_id=self.emb.model_id)
+            mean = weighted_blocks(stored, {e: 1.0 for e in self.names})
+            self._columns(ENSEMBLE, score_columns_blocks(self.emb.labels, mean, n_classes=self.k))
             named.append(ENSEMBLE)
-            self.total = None
         table = pa.table(self.cols, schema=schemas.scores_schema(named))
         parquet_io.write_table(self.wd.scores, table, "scores", model_id=self.emb.model_id, estimators=self.names,
                                **self.meta)
         return [self.wd.scores, *self.paths]
 
-    def _columns(self, est: str, probs: np.ndarray) -> None:
-        from labelclean.scoring.quality import score_columns
-
-        sc = score_columns(self.emb.labels, probs)
+    def _columns(self, est: str, sc) -> None:
         for name, typ in schemas.SCORE_FIELDS.items():
             value = getattr(sc, name)
             self.cols[f"{est}_{name}"] = parquet_io.fixed_list(value, typ.value_type) if value.ndim == 2 \

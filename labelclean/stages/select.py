@@ -24,7 +24,7 @@ from labelclean.selection.combine import parse_combine
 from labelclean.selection.suggest import confused_pairs, per_class_flag_rate
 from labelclean.stages.configs import SelectConfig, comma_list
 from labelclean.core.report import StageReport, Timer
-from labelclean.store.probs import align_rows, load_probs
+from labelclean.store.probs import ProbFiles, align_rows
 from labelclean.store.tables import load_classes, load_manifest
 from labelclean.store.workdir import Workdir
 
@@ -61,20 +61,20 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
     wd.require(wd.scores, "score")
     with Timer() as t, wd.lock():
         scores, meta = parquet_io.read_table(wd.scores, "scores", columns=["sample_id", "label_id"])
-        ids = np.asarray(scores["sample_id"].to_pylist(), dtype=object)
+        ids = scores["sample_id"]
         labels = scores["label_id"].to_numpy().astype(np.int64)
         classes = [c.name for c in load_classes(wd)]
         names = _estimators(wd, cfg.estimators, meta.get("estimators") or [])
-        probs = {e: _load_probs(wd, e, ids, len(classes), meta.get("model_id")) for e in names if e not in TRAINED}
-        extra = {}
+        trained, extra = {}, {}
         for name in (n for n in TRAINED if n in names):
-            probs[name], extra[name] = _load_trained(wd, name, ids, len(classes), meta.get("model_id"))
+            trained[name], extra[name] = _load_trained(wd, name, _object_ids(ids), len(classes), meta.get("model_id"))
+        probs = ProbFiles(wd, names, ids, n_classes=len(classes), model_id=meta.get("model_id"), arrays=trained)
         try:
             res = select_samples(labels, probs, n_classes=len(classes), groups=_groups(wd, ids), extra_clean=extra,
                                  options=options)
         except ValueError as e:
             raise UsageError(str(e), "see `labelclean select --help` for the methods and what they need") from e
-        report = _report(labels, res, classes, list(probs), cfg)
+        report = _report(labels, res, classes, names, cfg)
         _write(wd, ids, labels, res, meta.get("model_id"), report)
     report.outputs, report.seconds = [wd.selection], t.seconds
     wd.update_run("select", report.run_record(cfg))
@@ -130,8 +130,8 @@ def _align(table: pa.Table, ids: np.ndarray, path) -> np.ndarray:
     return align_rows(np.asarray(table["sample_id"].to_pylist(), dtype=object), ids, path)
 
 
-def _load_probs(wd: Workdir, est: str, ids: np.ndarray, n_classes: int, model_id: str | None) -> np.ndarray:
-    return load_probs(wd, est, ids, n_classes=n_classes, model_id=model_id)[1]
+def _object_ids(ids: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(ids.to_pylist(), dtype=object)
 
 
 def _load_trained(wd: Workdir, name: str, ids: np.ndarray, n_classes: int, model_id: str | None
@@ -148,11 +148,16 @@ def _load_trained(wd: Workdir, name: str, ids: np.ndarray, n_classes: int, model
     return np.ascontiguousarray(P[rows]), p_clean[rows]
 
 
-def _groups(wd: Workdir, ids: np.ndarray) -> np.ndarray:
+def _groups(wd: Workdir, ids: pa.ChunkedArray) -> np.ndarray:
+    """(N,) int64 duplicate-group code per scored sample: equal codes = one file (``duplicate_of``, else itself)."""
     manifest, _ = load_manifest(wd, ["sample_id", "duplicate_of"])
     manifest = manifest.filter(pc.is_valid(manifest["duplicate_of"]))
-    dup = dict(zip(manifest["sample_id"].to_pylist(), manifest["duplicate_of"].to_pylist()))
-    return np.asarray([dup.get(s, s) for s in ids], dtype=object)
+    if manifest.num_rows == 0:
+        return np.arange(len(ids), dtype=np.int64)
+    at = pc.index_in(ids, value_set=manifest["sample_id"])
+    group = pc.coalesce(pc.take(manifest["duplicate_of"], at), ids)
+    group = group.combine_chunks() if isinstance(group, pa.ChunkedArray) else group
+    return pc.dictionary_encode(group).indices.to_numpy().astype(np.int64)
 
 
 def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None, report: SelectReport) -> None:
@@ -160,7 +165,7 @@ def _write(wd: Workdir, ids, labels, res: SelectionResult, model_id: str | None,
     sugg = res.suggested
     table = pa.table(
         {
-            "sample_id": pa.array(ids.tolist(), pa.string()),
+            "sample_id": ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
             "label_id": pa.array(labels.astype(np.int32), pa.int32()),
             "clean": pa.array(res.clean, pa.bool_()),
             "clean_score": pa.array(res.clean_score, pa.float32()),

@@ -102,6 +102,7 @@ def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classe
     Higher = more likely that class; rows sum to 1 (up to float16 rounding in the dense layout;
     the given label's entry is exact). WorkdirError when the file is missing, was made with
     another model, has another class count than ``n_classes`` or lacks some of ``ids``.
+    ``ProbFiles`` reads the same numbers in row blocks.
     """
     path = wd.require(probs_path(wd, est), "score")
     table, meta = parquet_io.read_table(path, TABLE, model_id)
@@ -110,10 +111,18 @@ def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classe
         rows = align_rows(file_ids, ids, path)  # only when needed: score writes the order select reads
         table = table.take(pa.array(rows))
         file_ids = file_ids[rows]
-    layout = meta.get("layout", "dense")
-    k = int(meta.get("n_classes") or table.schema.field("probs").type.list_size)
+    return file_ids, _decode(table, _classes(path, meta, table.schema, n_classes), meta.get("layout", "dense"))
+
+
+def _classes(path: Path, meta: dict, schema: pa.Schema, n_classes: int | None) -> int:
+    k = int(meta.get("n_classes") or schema.field("probs").type.list_size)
     if n_classes is not None and k != n_classes:
         raise WorkdirError(f"{path} has {k} classes, the manifest {n_classes}", "re-run `labelclean score`")
+    return k
+
+
+def _decode(table: pa.Table, k: int, layout: str) -> np.ndarray:
+    """(rows, K) float32 of a probs table (or a slice of one) in either layout."""
     if layout == "dense" and pa.types.is_fixed_size_binary(table.schema.field("probs").type):
         P = from_half_rows(table["probs"], k)
     elif layout == "dense":  # older files: list<float32>[K]
@@ -123,7 +132,83 @@ def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classe
     if "p_given" in table.column_names:
         labels = table["label_id"].to_numpy().astype(np.int64)
         P[np.arange(P.shape[0]), labels] = table["p_given"].to_numpy()
-    return file_ids, P
+    return P
+
+
+class ProbFiles:
+    """``selection.source.ProbSource`` over probs/<estimator>.parquet, read ``rows`` at a time.
+
+    ``ids`` are the rows wanted, in order (scores.parquet's sample_id). A file whose rows are
+    in that very order (what `score` writes) is streamed; one in another order (an edited
+    workdir) is loaded whole and aligned, as ``load_probs`` does. ``arrays`` adds estimators
+    already in memory (the trained ones' (N, K) matrices, aligned to ``ids``); ``names``
+    gives the order of all of them. Checks model identity, class count and row count up front.
+    """
+
+    def __init__(self, wd: Workdir, names: list[str], ids: pa.ChunkedArray | pa.Array, *, n_classes: int,
+                 model_id: str | None = None, arrays: dict[str, np.ndarray] | None = None, rows: int | None = None):
+        from labelclean.core.vectors import block_rows
+
+        self.names, self.n, self.k = list(names), len(ids), int(n_classes)
+        self.rows = rows or block_rows(self.k)
+        self.arrays = dict(arrays or {})
+        self.files: dict[str, tuple[Path, str]] = {}
+        for est in self.names:
+            if est in self.arrays:
+                continue
+            path = wd.require(probs_path(wd, est), "score")
+            meta = parquet_io.read_meta(path)
+            parquet_io.check_meta(path, meta, TABLE, model_id)
+            _classes(path, meta, pq.read_schema(path), self.k)
+            with pq.ParquetFile(path) as f:
+                same = f.metadata.num_rows == self.n and f.read(columns=["sample_id"])["sample_id"].equals(
+                    ids if isinstance(ids, pa.ChunkedArray) else pa.chunked_array([ids]))
+            if same:
+                self.files[est] = (path, meta.get("layout", "dense"))
+            else:
+                wanted = np.asarray(pa.chunked_array([ids]).to_pylist() if isinstance(ids, pa.Array)
+                                    else ids.to_pylist(), dtype=object)
+                self.arrays[est] = load_probs(wd, est, wanted, n_classes=self.k, model_id=model_id)[1]
+
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        return {e: tuple(self.arrays[e].shape) if e in self.arrays else (self.n, self.k) for e in self.names}
+
+    def blocks(self):
+        readers = {e: _RowBlocks(path, layout, self.k, self.rows) for e, (path, layout) in self.files.items()}
+        try:
+            for start in range(0, self.n, self.rows):
+                b = min(self.rows, self.n - start)
+                yield start, {e: readers[e].take(b) if e in readers else
+                              np.asarray(self.arrays[e][start : start + b], dtype=np.float32) for e in self.names}
+        finally:
+            for r in readers.values():
+                r.close()
+
+
+class _RowBlocks:
+    """Consecutive row blocks of one probs file, decoded to float32, exactly ``b`` rows per ``take(b)``."""
+
+    def __init__(self, path: Path, layout: str, k: int, rows: int):
+        self.file = pq.ParquetFile(path)
+        cols = ["label_id", "p_given"] + (["probs"] if layout == "dense" else ["top_ids", "top_probs", "rest"])
+        self.layout, self.k = layout, k
+        self.batches = self.file.iter_batches(batch_size=rows, columns=[c for c in cols if c in self.file.schema_arrow.names])
+        self.pending: list[pa.RecordBatch] = []
+        self.have = 0
+
+    def take(self, b: int) -> np.ndarray:
+        while self.have < b:
+            batch = next(self.batches)
+            self.pending.append(batch)
+            self.have += batch.num_rows
+        table = pa.Table.from_batches(self.pending)
+        head, rest = table.slice(0, b), table.slice(b)
+        self.pending = rest.to_batches() if rest.num_rows else []
+        self.have -= b
+        return _decode(head, self.k, self.layout)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def probs_shape(wd: Workdir, est: str) -> tuple[int, int] | None:
