@@ -32,6 +32,15 @@ class LinearModel:
             out[start : start + block_size] = z / z.sum(axis=1, keepdims=True)
         return out
 
+    def given_proba(self, X: np.ndarray, rows: np.ndarray, given: np.ndarray, block_size: int = 65536) -> np.ndarray:
+        """(len(rows),) float32 p(given[i] | X[rows[i]]), reading ``block_size`` rows at a time (no copy of X[rows])."""
+        out = np.empty(rows.shape[0], dtype=np.float32)
+        block_size = max(1, min(block_size, (1 << 24) // max(self.W.shape[1], 1)))
+        for start in range(0, rows.shape[0], block_size):
+            p = self.predict_proba(X[rows[start : start + block_size]], block_size)
+            out[start : start + p.shape[0]] = p[np.arange(p.shape[0]), given[start : start + block_size]]
+        return out
+
 
 def fit(
     X: np.ndarray,

@@ -25,6 +25,7 @@ import numpy as np
 
 from labelclean.scoring.linear import LinearModel, fit, fit_minibatch
 from labelclean.scoring.quality import validate_embeddings
+from labelclean.scoring.rowprobs import DenseProbs, FoldProbs, RowProbs
 
 L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)
 # Fits on more rows than this use minibatch Adam over all rows, fewer use exact full-batch L-BFGS.
@@ -45,11 +46,16 @@ class LogRegOptions:
 
 @dataclass
 class LogRegResult:
-    probs: np.ndarray  # (N, K) float32, higher = more likely that class
+    rows: RowProbs  # the (N, K) probabilities, computed block by block from the per-fold models
     l2: float  # penalty used
     held_out_loss: dict[float, float]  # l2 -> class-balanced log-loss on the selection fold
     model: LinearModel | None = None  # the first fold's model (a warm start for refits)
     minibatch: bool = False  # whether the fold fits were minibatch (above options.minibatch_above)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(N, K) float32, higher = more likely that class (materialised from ``rows`` on each access)."""
+        return self.rows.dense()
 
 
 def out_of_fold_probs(
@@ -79,7 +85,8 @@ def out_of_fold_probs(
 
     Returns
     -------
-    LogRegResult with probs (N, K) float32 (higher = more likely that class) and the l2 used.
+    LogRegResult with the l2 used and ``rows``, the (N, K) probabilities (higher = more likely
+    that class) as per-fold models that compute them block by block (``probs``: the matrix).
     """
     X = as_embeddings(X)
     labels = np.asarray(labels, dtype=np.int64)
@@ -88,7 +95,7 @@ def out_of_fold_probs(
     if n_classes == 1 or np.unique(labels).size == 1:
         probs = np.zeros((X.shape[0], n_classes), dtype=np.float32)
         probs[:, labels[0]] = 1.0
-        return LogRegResult(probs, 0.0, {})
+        return LogRegResult(DenseProbs(probs), 0.0, {})
     rng = np.random.default_rng(seed)
     assignment = stratified_folds(labels, 5 if in_sample else folds, rng)
     first = _fold_split(assignment, 0)
@@ -109,18 +116,15 @@ def out_of_fold_probs(
 
     if in_sample:
         model = refit(np.arange(labels.size), model, 0)
-        return LogRegResult(model.predict_proba(X), l2, losses, model, minibatch)
-    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+        return LogRegResult(FoldProbs(X, np.zeros(labels.size, np.int64), [model], n_classes), l2, losses, model,
+                            minibatch)
     if minibatch:
         model = refit(first.train, path_model, 0)
-    out[first.held] = model.predict_proba(X[first.held])
+    models: list[LinearModel | None] = [model]
     for f in range(1, folds):
         split = _fold_split(assignment, f)
-        if split.held.size == 0:
-            continue
-        m = refit(split.train, path_model, f)
-        out[split.held] = m.predict_proba(X[split.held])
-    return LogRegResult(out, l2, losses, model, minibatch)
+        models.append(refit(split.train, path_model, f) if split.held.size else None)
+    return LogRegResult(FoldProbs(X, assignment, models, n_classes), l2, losses, model, minibatch)
 
 
 def uses_minibatch(n_fit: int, options: LogRegOptions) -> bool:
@@ -159,7 +163,7 @@ def _first_fold(X, labels, fit_idx, held, n_classes, device, options) -> tuple[L
     best, best_l2, losses, prev = None, None, {}, None
     for l2 in sorted(options.l2_grid, reverse=True):
         prev = fit(Xf, yf, l2=l2, init=prev, **kw)
-        losses[float(l2)] = balanced_log_loss(labels[held], prev.predict_proba(X[held]), n_classes)
+        losses[float(l2)] = balanced_log_loss_given(labels[held], prev.given_proba(X, held, labels[held]), n_classes)
         if best is None or losses[float(l2)] < losses[best_l2]:
             best, best_l2 = prev, float(l2)
     return best, best_l2, losses
@@ -167,9 +171,14 @@ def _first_fold(X, labels, fit_idx, held, n_classes, device, options) -> tuple[L
 
 def balanced_log_loss(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
     """Mean -log p(label), each class weighted equally (lower = better fit of the labels)."""
+    return balanced_log_loss_given(labels, probs[np.arange(labels.size), labels], n_classes)
+
+
+def balanced_log_loss_given(labels: np.ndarray, given: np.ndarray, n_classes: int) -> float:
+    """``balanced_log_loss`` from (N,) p(label) alone."""
     if labels.size == 0:
         return 0.0
-    nll = -np.log(np.maximum(probs[np.arange(labels.size), labels], 1e-12))
+    nll = -np.log(np.maximum(given, 1e-12))
     per_class = np.bincount(labels, weights=nll, minlength=n_classes)
     counts = np.bincount(labels, minlength=n_classes)
     present = counts > 0

@@ -18,18 +18,29 @@ import numpy as np
 from labelclean.scoring.linear import fit, fit_minibatch
 from labelclean.scoring.logreg import (LogRegOptions, LogRegResult, as_embeddings, out_of_fold_probs,
                                        stratified_folds, uses_minibatch)
+from labelclean.scoring.rowprobs import DenseProbs, FoldProbs, RowProbs
 
 MIN_TRUSTED_PER_CLASS = 2  # a class with fewer trusted samples in a fit keeps all its samples there
 
 
 @dataclass
 class RobustResult:
-    probs: np.ndarray  # (N, K) float32, higher = more likely that class
-    first_pass: np.ndarray  # (N, K) float32, pass-1 probabilities
+    rows: RowProbs  # (N, K) probabilities block by block (the last refit's per-fold models)
+    first_rows: RowProbs  # pass 1's
     l2: float  # penalty used in both passes
     trusted: np.ndarray  # (N,) bool: samples the refit was allowed to learn from
     rounds: int  # refits done
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(N, K) float32, higher = more likely that class (materialised on each access)."""
+        return self.rows.dense()
+
+    @property
+    def first_pass(self) -> np.ndarray:
+        """(N, K) float32 pass-1 probabilities (materialised on each access)."""
+        return self.first_rows.dense()
 
 
 def robust_probs(
@@ -59,8 +70,8 @@ def robust_probs(
 
     Returns
     -------
-    RobustResult: probs (N, K) float32, higher = more likely that class; every row is
-    out-of-fold for its own sample.
+    RobustResult: ``rows`` (``probs`` as a matrix), higher = more likely that class; every row
+    is out-of-fold for its own sample. No (N, K) matrix is held: both passes keep per-fold models.
     """
     X = as_embeddings(X)
     labels = np.asarray(labels, dtype=np.int64)
@@ -69,36 +80,46 @@ def robust_probs(
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     first = first_pass or out_of_fold_probs(X, labels, n_classes=n_classes, folds=folds, seed=seed, device=device,
                                             options=options)
-    probs, trusted, notes = first.probs, np.ones(labels.size, dtype=bool), []
+    rows, trusted, notes = first.rows, np.ones(labels.size, dtype=bool), []
     if np.unique(labels).size < 2:
-        return RobustResult(probs, first.probs, first.l2, trusted, 0, notes)
+        return RobustResult(rows, first.rows, first.l2, trusted, 0, notes)
     assignment = stratified_folds(labels, folds, np.random.default_rng(seed + 1))
     for _ in range(rounds):
-        trusted = trusted_samples(labels, probs)
-        probs = _refit(X, labels, trusted, assignment, folds, n_classes, first.l2, device, options, notes,
-                       first.model, seed)
-    return RobustResult(probs, first.probs, first.l2, trusted, rounds, notes)
+        trusted = trusted_rows(labels, rows)
+        rows = _refit(X, labels, trusted, assignment, folds, n_classes, first.l2, device, options, notes,
+                      first.model, seed)
+    return RobustResult(rows, first.rows, first.l2, trusted, rounds, notes)
 
 
 def trusted_samples(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """(N,) bool: not pruned by confident learning and labelled with the argmax class."""
-    from labelclean.scoring.confident import noise_rate_pass
+    return trusted_rows(np.asarray(labels, dtype=np.int64), DenseProbs(probs))
 
-    return noise_rate_pass(labels, probs) & (probs.argmax(axis=1) == labels)
+
+def trusted_rows(labels: np.ndarray, rows: RowProbs) -> np.ndarray:
+    """``trusted_samples`` over row blocks: three passes (p(given) and argmax, confident joint, pruning)."""
+    from labelclean.scoring.confident import confident_joint_blocks, prune_blocks
+
+    given, pred = rows.given_and_pred(labels)
+    if rows.k < 2 or rows.n == 0:
+        return pred == labels
+    joint = confident_joint_blocks(labels, given, rows.blocks(), rows.k)
+    return prune_blocks(labels, joint, rows.blocks()) & (pred == labels)
 
 
 def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options, notes, warm=None,
-           seed=0) -> np.ndarray:
+           seed=0) -> FoldProbs:
     """Out-of-fold probabilities of models fitted on the trusted rows of the other folds.
 
     Above options.minibatch_above rows a fit is minibatch (warm-started from ``warm``, pass 1's
     model), else full-batch L-BFGS from the previous fold's model.
     """
-    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
+    models: list = []
     init = None
     for f in range(folds):
         held = np.flatnonzero(assignment == f)
         if held.size == 0:
+            models.append(None)
             continue
         train = _with_thin_classes(labels, trusted, assignment != f, n_classes, notes)
         if uses_minibatch(train.size, options):
@@ -108,8 +129,8 @@ def _refit(X, labels, trusted, assignment, folds, n_classes, l2, device, options
             model = fit(X[train], labels[train], n_classes=n_classes, device=device, l2=l2,
                         max_iter=options.max_iter, tol=options.tol, init=init)
         init = model
-        out[held] = model.predict_proba(X[held])
-    return out
+        models.append(model)
+    return FoldProbs(X, assignment, models, n_classes)
 
 
 def _with_thin_classes(labels, trusted, in_fold, n_classes, notes) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from labelclean.core.vectors import unit_rows
+from labelclean.scoring.rowprobs import RowProbs
 
 AGGREGATIONS = ("mean", "sum", "mean-embedding")
 CLIPCLEANER_TEMPERATURE = 0.07  # CLIPCleaner's tau, used when the model has no logit scale
@@ -54,7 +55,23 @@ def class_probs(
     Returns
     -------
     (N, K) float32 probabilities; rows sum to 1. Higher = more likely that class.
+    ``class_prob_rows`` gives the same rows block by block without the matrix.
     """
+    return class_prob_rows(X, T, prompt_class_ids, n_classes=n_classes, temperature=temperature,
+                           aggregation=aggregation, block_size=block_size).dense()
+
+
+def class_prob_rows(
+    X: np.ndarray,
+    T: np.ndarray,
+    prompt_class_ids: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    temperature: float = 0.07,
+    aggregation: str = "mean",
+    block_size: int = 16384,
+) -> "ZeroShotRows":
+    """``class_probs`` as a ``RowProbs``: each block is computed from X when it is read."""
     X = X if X.dtype in (np.float16, np.float32) else np.asarray(X, dtype=np.float32)  # blocks become float32
     T = np.asarray(T, dtype=np.float32)
     pcid = np.asarray(prompt_class_ids, dtype=np.int64)
@@ -66,12 +83,24 @@ def class_probs(
         aggregation = "sum"
     counts = np.bincount(pcid, minlength=n_classes).astype(np.float64)
     log_bias = -np.log(counts) if aggregation == "mean" else np.zeros(n_classes)
-    out = np.empty((X.shape[0], n_classes), dtype=np.float32)
-    block_size = max(1, min(block_size, (1 << 24) // max(T.shape[0], 1)))  # one float64 block <= 128 MB
-    for start in range(0, X.shape[0], block_size):
-        logits = (X[start : start + block_size].astype(np.float32) @ T.T).astype(np.float64) / temperature
-        out[start : start + block_size] = _class_softmax(logits, pcid, n_classes, log_bias)
-    return out
+    return ZeroShotRows(X, T, pcid, n_classes, temperature, log_bias,
+                        max(1, min(block_size, (1 << 24) // max(T.shape[0], 1))))  # a float64 chunk <= 128 MB
+
+
+class ZeroShotRows(RowProbs):
+    """Zero-shot probabilities of rows of X, computed ``chunk`` rows at a time when a block is read."""
+
+    def __init__(self, X, T, pcid, n_classes, temperature, log_bias, chunk):
+        self.X, self.T, self.pcid, self.temperature, self.log_bias, self.chunk = X, T, pcid, temperature, log_bias, chunk
+        self.n, self.k = int(X.shape[0]), int(n_classes)
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, self.k), dtype=np.float32)
+        for lo in range(start, stop, self.chunk):
+            hi = min(stop, lo + self.chunk)
+            logits = (self.X[lo:hi].astype(np.float32) @ self.T.T).astype(np.float64) / self.temperature
+            out[lo - start : hi - start] = _class_softmax(logits, self.pcid, self.k, self.log_bias)
+        return out
 
 
 def _validate(X, T, pcid, n_classes, temperature, aggregation) -> None:

@@ -1,6 +1,8 @@
 """`score`: embeddings (+ prompt embeddings) -> per-estimator probabilities and scores.
 
-Writes ``probs/<estimator>.parquet`` (the full (N, K) matrix, so `select` can be re-run
+Each estimator returns its probabilities as row blocks computed on demand
+(``scoring.rowprobs``), streamed once into its probs file and its score columns, so no
+estimator's (N, K) matrix is held. Writes ``probs/<estimator>.parquet`` (the full (N, K) matrix, so `select` can be re-run
 with other thresholds without recomputing) and ``scores.parquet`` (per sample and
 estimator: p_given, consistency, norm_logp, pred, top-3, margin; plus the same columns for
 ``ensemble``, the mean of the estimators' probabilities). Rows follow the embeddings'
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +28,9 @@ from labelclean.stages.configs import comma_list
 from labelclean.core.report import StageReport, Timer, config_dict
 from labelclean.store.tables import Embedded, load_classes, load_embeddings, load_text
 from labelclean.store.workdir import Workdir
+
+if TYPE_CHECKING:
+    from labelclean.scoring.rowprobs import RowProbs
 
 ENSEMBLE = "ensemble"
 KNN_INDEXES = ("auto", "exact", "ivf", "ivfsq", "hnsw")
@@ -78,12 +83,11 @@ def run_score(wd: Workdir, cfg: ScoreConfig) -> ScoreReport:
         info, shared, agreement = {}, {}, {}
         for est in estimators:
             with Timer() as te:
-                probs, info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
+                rows, info[est] = _estimate(est, emb, text, len(classes), cfg, logit_scale, shared)
+                agreement[est] = out.add(est, rows)  # computes the rows block by block as it writes them
             info[est]["seconds"] = round(te.seconds, 3)
             console.info(f"{est}: {te.seconds:.1f}s")
-            agreement[est] = float((probs.argmax(axis=1) == emb.labels).mean())
-            out.add(est, probs)
-            del probs  # one estimator's (N, K) matrix in memory at a time
+            del rows
             if est == "robust":
                 shared.pop("logreg", None)
         outputs = out.finish()
@@ -170,16 +174,18 @@ def _labelled(emb: Embedded, n_classes: int) -> tuple[Embedded, int]:
 
 
 def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, logit_scale=None,
-              shared: dict | None = None) -> tuple[np.ndarray, dict]:
-    """One estimator's (N, K) probabilities and its info; ``shared`` passes logreg's fit on to robust."""
+              shared: dict | None = None) -> tuple[RowProbs, dict]:
+    """One estimator's (N, K) probabilities (as row blocks) and its info; ``shared`` passes logreg's fit on to robust."""
+    from labelclean.scoring.rowprobs import DenseProbs
+
     shared = {} if shared is None else shared
     if est == "zeroshot":
-        from labelclean.scoring.zero_shot import class_probs, resolve_temperature
+        from labelclean.scoring.zero_shot import class_prob_rows, resolve_temperature
 
         _require_prompts(text, n_classes)
         tau, source = resolve_temperature(cfg.temperature, logit_scale)
-        p = class_probs(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=tau,
-                        aggregation=cfg.prompt_aggregation)
+        p = class_prob_rows(emb.X, text.T, text.class_ids, n_classes=n_classes, temperature=tau,
+                            aggregation=cfg.prompt_aggregation)
         return p, {"prompts": int(len(text.class_ids)), "prompt_source": cfg.prompts or "embed",
                    "temperature": round(tau, 6), "temperature_from": source}
     if est == "robust":
@@ -191,7 +197,7 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
                            first_pass=shared.get("logreg"))
         for note in res.notes:
             console.warn(note)
-        return res.probs, {"folds": cfg.folds, "l2": res.l2, "rounds": res.rounds, "trusted": int(res.trusted.sum())}
+        return res.rows, {"folds": cfg.folds, "l2": res.l2, "rounds": res.rounds, "trusted": int(res.trusted.sum())}
     if est == "multimodal":
         from labelclean.scoring.multimodal import MultimodalOptions, multimodal_probs
         from labelclean.scoring.zero_shot import class_text_embeddings
@@ -202,7 +208,7 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
             class_text = class_text_embeddings(text.T, text.class_ids, n_classes)
         res = multimodal_probs(emb.X, emb.labels, n_classes=n_classes, class_text=class_text, seed=cfg.seed,
                                options=MultimodalOptions(k=cfg.k, backend=cfg.knn_backend))
-        return res.probs, {"search": res.search, "k": cfg.k, "text": class_text is not None}
+        return DenseProbs(res.probs), {"search": res.search, "k": cfg.k, "text": class_text is not None}
     if est == "logreg":
         from labelclean.scoring.logreg import LogRegOptions, out_of_fold_probs
 
@@ -210,7 +216,7 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
                                 seed=cfg.seed, device=cfg.device, options=LogRegOptions(l2=cfg.l2))
         if not cfg.in_sample:
             shared["logreg"] = res  # robust's first pass is this very fit
-        return res.probs, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2, "minibatch": res.minibatch,
+        return res.rows, {"folds": 0 if cfg.in_sample else cfg.folds, "l2": res.l2, "minibatch": res.minibatch,
                            "held_out_loss": {str(k): round(v, 5) for k, v in res.held_out_loss.items()}}
     from labelclean.scoring.knn import KnnOptions, knn_probs
     from labelclean.scoring.neighbors import EXACT_MAX
@@ -220,7 +226,7 @@ def _estimate(est: str, emb: Embedded, text, n_classes: int, cfg: ScoreConfig, l
     res = knn_probs(emb.X, emb.labels, n_classes=n_classes, groups=emb.canonical, seed=cfg.seed,
                     options=KnnOptions(k=cfg.k, backend=cfg.knn_backend, exact_max=exact_max, nprobe=cfg.knn_nprobe,
                                        approx=approx))
-    return res.probs, {"search": res.method, "k": cfg.k}
+    return DenseProbs(res.probs), {"search": res.method, "k": cfg.k}
 
 
 def _require_prompts(text, n_classes: int) -> None:
@@ -252,15 +258,27 @@ class _Outputs:
         remove_all(wd)  # this run's files only: a crash mid-way leaves no stale or mixed tables behind
         wd.scores.unlink(missing_ok=True)
 
-    def add(self, est: str, probs: np.ndarray) -> None:
-        from labelclean.scoring.quality import score_columns
-        from labelclean.store.probs import write_probs
+    def add(self, est: str, rows: RowProbs) -> float:
+        """Write ``est``'s probabilities and keep its score columns, in one pass over its row blocks.
 
-        self.paths.append(write_probs(self.wd, est, self.ids, self.emb.labels, probs, model_id=self.emb.model_id,
-                                      **self.meta))
+        Returns the share of samples whose argmax is the given label.
+        """
+        from labelclean.scoring.quality import score_columns_blocks
+        from labelclean.store.probs import ProbsWriter
+
+        with ProbsWriter(self.wd, est, self.ids, self.emb.labels, rows.k, model_id=self.emb.model_id,
+                         **self.meta) as writer:
+            def written():
+                for start, block in rows.blocks():
+                    writer.add(block)
+                    yield start, block
+
+            sc = score_columns_blocks(self.emb.labels, written(), n_classes=rows.k)
+        self.paths.append(writer.path)
         self.names.append(est)
-        self.k = probs.shape[1]
-        self._columns(est, score_columns(self.emb.labels, probs))
+        self.k = rows.k
+        self._columns(est, sc)
+        return float((sc.pred == self.emb.labels).mean()) if self.emb.labels.size else 0.0
 
     def finish(self) -> list:
         from labelclean.scoring.quality import score_columns_blocks

@@ -56,43 +56,77 @@ def probs_schema(n_classes: int, layout: str, top_k: int = TOP_K) -> pa.Schema:
 def write_probs(wd: Workdir, est: str, sample_ids: pa.Array, labels: np.ndarray, P: np.ndarray, *,
                 model_id: str | None, top_k: int = TOP_K, **meta: Any) -> Path:
     """Write estimator ``est``'s (N, K) probabilities (rows = ``sample_ids``) atomically; returns the path."""
-    n, k = P.shape
-    layout = layout_for(k)
-    top_k = min(top_k, k)
-    labels = np.asarray(labels, dtype=np.int64)
-    cols: dict[str, pa.Array] = {"sample_id": sample_ids, "label_id": pa.array(labels.astype(np.int32), pa.int32())}
-    p_given = np.empty(n, dtype=np.float32)
-    blocks: dict[str, list[np.ndarray]] = {"probs": [], "top_ids": [], "top_probs": [], "rest": []}
-    for start in range(0, n, _rows_per_block(k)):
-        block = np.asarray(P[start : start + _rows_per_block(k)], dtype=np.float32)
-        rows = np.arange(block.shape[0])
-        p_given[start : start + block.shape[0]] = block[rows, labels[start : start + block.shape[0]]]
-        if layout == "dense":
-            blocks["probs"].append(block.astype(np.float16))
-            continue
-        top = np.argpartition(-block, top_k - 1, axis=1)[:, :top_k]
-        vals = np.take_along_axis(block, top, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
-        blocks["top_ids"].append(top.astype(np.int32))
-        blocks["top_probs"].append(vals.astype(np.float16))
-        given = labels[start : start + block.shape[0]]
-        stored = vals.sum(axis=1, dtype=np.float64) + np.where((top == given[:, None]).any(axis=1), 0.0,
-                                                                block[rows, given])
-        blocks["rest"].append(np.clip(1.0 - stored, 0.0, 1.0).astype(np.float32))
-    cols["p_given"] = pa.array(p_given, pa.float32())
-    if layout == "dense":
-        cols["probs"] = half_rows(_cat(blocks["probs"], (0, k), np.float16))
-    else:
-        cols["top_ids"] = parquet_io.fixed_list(_cat(blocks["top_ids"], (0, top_k), np.int32), pa.int32())
-        cols["top_probs"] = parquet_io.fixed_list(_cat(blocks["top_probs"], (0, top_k), np.float16), pa.float16())
-        cols["rest"] = pa.array(_cat(blocks["rest"], (0,), np.float32), pa.float32())
-    table = pa.table(cols, schema=probs_schema(k, layout, top_k))
-    path = probs_path(wd, est)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parquet_io.write_table(path, table, TABLE, model_id=model_id, estimator=est, layout=layout, n_classes=k,
-                           top_k=top_k if layout == "topk" else None, **meta)
-    return path
+    with ProbsWriter(wd, est, sample_ids, labels, P.shape[1], model_id=model_id, top_k=top_k, **meta) as w:
+        for start in range(0, P.shape[0], _rows_per_block(P.shape[1])):
+            w.add(P[start : start + _rows_per_block(P.shape[1])])
+    return w.path
+
+
+class ProbsWriter:
+    """Writes probs/<estimator>.parquet block by block (a row group per block), atomically.
+
+    ``add`` takes the next rows' (b, K) probabilities in order; leaving the ``with`` block
+    renames the file into place when every row arrived, and leaves nothing behind on an error.
+    Memory is one block, so `score` can stream an estimator's rows to disk without its
+    (N, K) matrix.
+    """
+
+    def __init__(self, wd: Workdir, est: str, sample_ids: pa.Array, labels: np.ndarray, n_classes: int, *,
+                 model_id: str | None, top_k: int = TOP_K, **meta: Any):
+        self.k, self.layout = int(n_classes), layout_for(n_classes)
+        self.top_k = min(top_k, self.k)
+        self.ids, self.labels = sample_ids, np.asarray(labels, dtype=np.int64)
+        self.row = 0
+        self.path = probs_path(wd, est)
+        self.schema = parquet_io.with_meta(
+            probs_schema(self.k, self.layout, self.top_k).empty_table(), TABLE, model_id=model_id, estimator=est,
+            layout=self.layout, n_classes=self.k, top_k=self.top_k if self.layout == "topk" else None, **meta).schema
+        self._atomic = None
+        self._writer = None
+
+    def __enter__(self) -> "ProbsWriter":
+        from labelclean.store.workdir import atomic_path
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(tmp, self.schema, compression=parquet_io.COMPRESSION,
+                                        use_dictionary=parquet_io.dictionary_columns(self.schema))
+        return self
+
+    def add(self, block: np.ndarray) -> None:
+        """Append the next ``block.shape[0]`` rows (higher = more likely that class)."""
+        block = np.asarray(block, dtype=np.float32)
+        b = block.shape[0]
+        if self.row + b > self.labels.shape[0] or block.shape[1:] != (self.k,):
+            raise ValueError(f"block of shape {block.shape} does not fit rows {self.row}.. of "
+                             f"{self.labels.shape[0]} x {self.k}")
+        given = self.labels[self.row : self.row + b]
+        rows = np.arange(b)
+        cols: dict[str, Any] = {"sample_id": self.ids.slice(self.row, b),
+                                "label_id": pa.array(given.astype(np.int32), pa.int32()),
+                                "p_given": pa.array(block[rows, given], pa.float32())}
+        if self.layout == "dense":
+            cols["probs"] = half_rows(block.astype(np.float16))
+        else:
+            top = np.argpartition(-block, self.top_k - 1, axis=1)[:, : self.top_k]
+            vals = np.take_along_axis(block, top, axis=1)
+            order = np.argsort(-vals, axis=1, kind="stable")
+            top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+            stored = vals.sum(axis=1, dtype=np.float64) + np.where((top == given[:, None]).any(axis=1), 0.0,
+                                                                    block[rows, given])
+            cols["top_ids"] = parquet_io.fixed_list(top.astype(np.int32), pa.int32())
+            cols["top_probs"] = parquet_io.fixed_list(vals.astype(np.float16), pa.float16())
+            cols["rest"] = pa.array(np.clip(1.0 - stored, 0.0, 1.0).astype(np.float32), pa.float32())
+        self._writer.write_table(pa.table(cols, schema=self.schema))
+        self.row += b
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._writer.close()
+        if exc_type is None and self.row != self.labels.shape[0]:
+            exc = ValueError(f"{self.path}: {self.row} of {self.labels.shape[0]} rows were written")
+            self._atomic.__exit__(type(exc), exc, None)
+            raise exc
+        self._atomic.__exit__(exc_type, exc, tb)
 
 
 def load_probs(wd: Workdir, est: str, ids: np.ndarray | None = None, *, n_classes: int | None = None,
@@ -269,5 +303,3 @@ def _rows_per_block(k: int, budget_cells: int = 1 << 24) -> int:
     return max(1, budget_cells // max(k, 1))
 
 
-def _cat(parts: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(empty_shape, dtype=dtype)

@@ -8,6 +8,7 @@ from labelclean.evaluation.metrics import roc_auc
 from labelclean.evaluation.noise import pairflip_noise
 from labelclean.scoring.logreg import LogRegOptions, out_of_fold_probs
 from labelclean.scoring.robust import robust_probs, trusted_samples
+from labelclean.scoring.rowprobs import DenseProbs
 
 
 def _unit(a):
@@ -69,7 +70,6 @@ def test_single_class_passes_through():
 def test_a_given_first_pass_is_reused_not_refitted():
     d = make_clustered(300, dim=16, n_classes=3, seed=1)
     first = out_of_fold_probs(d.X, d.labels, n_classes=3, device="cpu")
-    first.probs = first.probs.copy()
-    first.probs[:, :] = 1.0 / 3  # a marker: pass 1 must come from here
+    first.rows = DenseProbs(np.full((300, 3), 1.0 / 3, np.float32))  # a marker: pass 1 must come from here
     res = robust_probs(d.X, d.labels, n_classes=3, device="cpu", first_pass=first)
-    assert res.first_pass is first.probs and res.l2 == first.l2
+    assert res.first_rows is first.rows and res.l2 == first.l2

@@ -97,3 +97,22 @@ def test_select_reads_what_score_wrote_in_both_layouts(tmp_path, k):
     assert parquet_io.read_meta(probs.probs_path(w, "logreg"))["layout"] == probs.layout_for(k)
     sel = run_select(w, SelectConfig())
     assert sel.samples == 400 and sel.kept > 0
+
+
+@pytest.mark.parametrize("k", [10, 300])
+def test_the_block_writer_equals_the_one_shot_writer_and_leaves_nothing_when_cut_short(wd, k):
+    n = 90
+    P, labels = _probs(n, k, seed=2), np.random.default_rng(1).integers(0, k, n)
+    probs.write_probs(wd, "knn", _ids(n), labels, P, model_id="m")
+    whole = probs.load_probs(wd, "knn")[1]
+    with probs.ProbsWriter(wd, "zeroshot", _ids(n), labels, k, model_id="m") as w:
+        for start in range(0, n, 13):
+            w.add(P[start : start + 13])
+    np.testing.assert_array_equal(probs.load_probs(wd, "zeroshot")[1], whole)
+    with pytest.raises(ValueError, match="40 of 90 rows"):
+        with probs.ProbsWriter(wd, "logreg", _ids(n), labels, k, model_id="m") as w:
+            w.add(P[:40])
+    with pytest.raises(ValueError, match="does not fit"):
+        with probs.ProbsWriter(wd, "logreg", _ids(n), labels, k, model_id="m") as w:
+            w.add(P[:, :3])
+    assert not probs.probs_path(wd, "logreg").exists() and list(wd.probs_dir.glob(".*")) == []
