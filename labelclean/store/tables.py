@@ -108,25 +108,39 @@ def load_embeddings(wd: Workdir, dtype=np.float32) -> Embedded:
     if keyed is None:
         raise WorkdirError(f"{wd.embeddings_dir} holds no embeddings", f"run `labelclean embed DATA -w {wd.root}`")
     sample_ids = np.asarray(manifest["sample_id"].to_pylist(), dtype=object)
-    dup = manifest["duplicate_of"].to_pylist()
-    canonical = np.asarray([d if d is not None else s for s, d in zip(sample_ids, dup)], dtype=object)
-    keys = [f"{c}\x00{h}" for c, h in zip(canonical, manifest["sha256"].to_pylist())]
-    emb_keys = {
-        f"{s}\x00{h}": i for i, (s, h, st) in enumerate(zip(keyed["sample_id"].to_pylist(), keyed["sha256"].to_pylist(),
-                                                            keyed["status"].to_pylist())) if st == "ok"
-    }
+    canonical = sample_ids.copy()  # the same str objects, not a second copy of every id
+    has_dup = np.flatnonzero(manifest["duplicate_of"].is_valid().to_numpy(zero_copy_only=False))
+    canonical[has_dup] = manifest["duplicate_of"].take(pa.array(has_dup)).to_pylist()
+    order = _embedding_rows(keyed, pc.coalesce(manifest["duplicate_of"], manifest["sample_id"]), manifest["sha256"])
     del keyed
-    missing = [s for s, k in zip(sample_ids, keys) if k not in emb_keys]
-    if missing:
+    if (order < 0).any():
+        missing = sample_ids[order < 0]
         raise WorkdirError(
             f"{len(missing)} usable samples have no embedding yet (first: {missing[0]})",
             f"run `labelclean embed` again with -w {wd.root} to finish (it resumes)",
         )
-    order = np.fromiter((emb_keys[k] for k in keys), dtype=np.int64, count=len(keys))
-    del emb_keys, keys
     X = gather_unit_rows(wd.embeddings_dir, order, dtype)
     labels = manifest["label_id"].to_numpy().astype(np.int64)
     return Embedded(sample_ids, labels, X, canonical, mid)
+
+
+def _embedding_rows(keyed: pa.Table, canonical: pa.ChunkedArray, sha256: pa.ChunkedArray) -> np.ndarray:
+    """Per manifest row, the row of the part files holding (canonical, sha256) with status ok, or -1.
+
+    A hash join in Arrow (no Python object per row); when a key occurs twice the later row wins.
+    """
+    def key(ids, sha):  # large_string: 10M+ keys may pass 2 GB of text
+        return pc.binary_join_element_wise(ids.cast(pa.large_string()), sha.cast(pa.large_string()),
+                                           pa.scalar("\x00", pa.large_string()))
+
+    ok = np.flatnonzero(pc.equal(keyed["status"], "ok").to_numpy(zero_copy_only=False))
+    rows = ok[::-1]  # the later row first, so index_in's first match is the last one written
+    stored = key(keyed["sample_id"].take(pa.array(rows)), keyed["sha256"].take(pa.array(rows))).combine_chunks()
+    pos = pc.index_in(key(canonical, sha256), value_set=stored)
+    found = pos.is_valid().to_numpy(zero_copy_only=False)
+    order = np.full(len(found), -1, dtype=np.int64)
+    order[found] = rows[pos.drop_null().to_numpy()]
+    return order
 
 
 def load_text(wd: Workdir) -> TextEmbedded | None:
