@@ -1,9 +1,10 @@
 """How `score` + `select` grow with the number of samples (a script, not a test).
 
-Synthetic embeddings: 512-d, 100 classes (overlapping clusters in a 32-d subspace, see
-tests/workdirgen.make_clustered), 2 prompts per class, 20 % symmetric label noise. For
-every size a fresh subprocess fabricates the workdir (float16 embeddings, as `embed`
-stores them), then another subprocess runs `run_score` and `run_select` with default
+Synthetic embeddings: 512-d, 100 classes (``--classes``; overlapping clusters in a 32-d
+subspace, see tests/workdirgen.write_clustered_workdir), 2 prompts per class, 20 % symmetric
+label noise. For every size a fresh subprocess fabricates the workdir block by block (float16
+embeddings, as `embed` stores them; memory is one block, so 10M fits), then another
+subprocess runs `run_score` and `run_select` with default
 configs and reports wall time per estimator and peak RSS (ru_maxrss, after score + select).
 Then, in the same process, the knn estimator alone with the index `score` picks for that N:
 its time, its top-10 recall against exact search on 1,000 sampled queries, and its detection
@@ -13,6 +14,8 @@ AUROC. Sizes run smallest first.
     .venv/bin/python benchmarks/score_scale.py --10m           # 100k, 1M, 10M (needs ~16 GB)
     .venv/bin/python benchmarks/score_scale.py --sizes 10000 100000 --json
     .venv/bin/python benchmarks/score_scale.py --knn-compare --sizes 100000   # every index vs exact
+    .venv/bin/python benchmarks/score_scale.py --sizes 100000 --classes 10000 --knn-up-to 0
+    .venv/bin/python benchmarks/score_scale.py --sizes 10000000 --knn-up-to 0 --workdir-root /big/disk
 """
 
 from __future__ import annotations
@@ -31,21 +34,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-DIM, CLASSES, RATE = 512, 100, 0.2
+DIM, RATE = 512, 0.2
+CLASSES = int(os.environ.get("SCORE_SCALE_CLASSES", "100"))  # --classes, passed on to the child processes
 
 
 def make(path: Path, n: int, seed: int = 0) -> dict:
-    import numpy as np
-    import pyarrow as pa
-    from workdirgen import make_clustered, make_workdir
+    from workdirgen import write_clustered_workdir
 
-    from labelclean.evaluation.noise import symmetric_noise
-
-    d = make_clustered(n, dim=DIM, n_classes=CLASSES, seed=seed)
-    noisy = symmetric_noise(d.labels, n_classes=CLASSES, rate=RATE, seed=seed).labels
-    make_workdir(path, d.X, noisy, d.class_names, T=d.T, prompt_class_ids=d.prompt_class_ids,
-                 extras={"clean_label": [d.class_names[i] for i in d.labels]}, embedding_dtype=pa.float16())
-    return {"n": n, "noisy": int((noisy != d.labels).sum()), "labels_sha": int(np.sum(noisy))}
+    t = time.perf_counter()
+    counts = write_clustered_workdir(path, n, dim=DIM, n_classes=CLASSES, noise_rate=RATE, seed=seed)
+    return {**counts, "make_s": round(time.perf_counter() - t, 1), "make_peak_rss_gb": _rss_gb()}
 
 
 def _rss_gb() -> float:
@@ -176,6 +174,7 @@ def _load() -> list[str]:
 
 
 def main() -> None:
+    global CLASSES
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--10m", dest="ten_m", action="store_true", help="also run 10M samples (about 16 GB RSS)")
@@ -183,9 +182,14 @@ def main() -> None:
     p.add_argument("--device", default="auto", help="score's --device (auto, cpu, cuda); recorded per row")
     p.add_argument("--knn-compare", action="store_true")
     p.add_argument("--knn-up-to", type=int, default=10**12, help="run the knn phase only up to this many samples")
+    p.add_argument("--classes", type=int, default=CLASSES, help="number of classes K (default 100)")
+    p.add_argument("--workdir-root", type=Path, default=None,
+                   help="where the temporary workdirs go (10M x 512 needs about 25 GB of disk)")
     p.add_argument("--phase", choices=["make", "run"], help=argparse.SUPPRESS)
     p.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
+    os.environ["SCORE_SCALE_CLASSES"] = str(a.classes)
+    CLASSES = a.classes
     if a.phase == "make":
         print(json.dumps(make(a.path, a.sizes[0])))
         return
@@ -196,21 +200,22 @@ def main() -> None:
         knn_compare(a.sizes if "--sizes" in sys.argv else [100_000])
         return
     sizes = a.sizes + ([10_000_000] if a.ten_m and 10_000_000 not in a.sizes else [])
-    doc = {"load_start": _load(), "cpus": os.cpu_count(), "rows": []}
+    doc = {"load_start": _load(), "cpus": os.cpu_count(), "classes": CLASSES, "rows": []}
     say = (lambda *x, **k: None) if a.json else print
-    say(f"load average at start: {doc['load_start']}, cpus: {doc['cpus']}", flush=True)
+    say(f"load average at start: {doc['load_start']}, cpus: {doc['cpus']}, classes: {CLASSES}", flush=True)
     say("| samples | score s | robust s | zeroshot s | select s | peak RSS GB | AUROC | F1 | knn s | kNN search | "
         "recall@10 | kNN AUROC |")
     say("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        tmp = Path(tempfile.mkdtemp(prefix=f"lc-scale-{n}-"))
+        tmp = Path(tempfile.mkdtemp(prefix=f"lc-scale-{n}-", dir=a.workdir_root))
         try:
-            _child(["--phase", "make", "--sizes", str(n), "--path", str(tmp / "w")])
+            made = _child(["--phase", "make", "--sizes", str(n), "--path", str(tmp / "w")])
+            say(f"(workdir made in {made['make_s']} s, {made['make_peak_rss_gb']} GB peak; load {_load()})", flush=True)
             r = _child(["--phase", "run", "--path", str(tmp / "w"), "--device", a.device, "--sizes", str(n),
                         "--knn-up-to", str(a.knn_up_to)])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        r = {"samples": n, "load": _load(), **r}
+        r = {"samples": n, "load": _load(), "make_s": made["make_s"], **r}
         doc["rows"].append(r)
         e = r["per_estimator_s"]
         say(f"| {n:,} | {r['score_s']} | {e.get('robust')} | {e.get('zeroshot')} | {r['select_s']} | "
