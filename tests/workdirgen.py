@@ -91,7 +91,7 @@ def write_clustered_workdir(
     n_classes: int = 100,
     noise_rate: float = 0.2,
     seed: int = 0,
-    block: int = 500_000,
+    block: int = 100_000,
     spread: float = 1.0,
     intrinsic_dim: int = 32,
     prompts_per_class: int = 2,
@@ -127,6 +127,7 @@ def write_clustered_workdir(
                         None, classes=classes).schema
     eschema = with_meta(schemas.embeddings_schema(dim, pa.float16()).empty_table(), "embeddings", "test-model").schema
     counts = {"n": n, "noisy": 0, "labels_sha": 0}
+    data = f"{wd.root / 'data'}/"
     with pq.ParquetWriter(wd.manifest, mschema, compression=COMPRESSION, use_dictionary=dictionary_columns(mschema)) as mw, \
             pq.ParquetWriter(wd.embeddings_dir / "part-00000-00000.parquet", eschema, compression=COMPRESSION,
                              use_dictionary=dictionary_columns(eschema)) as ew:
@@ -134,8 +135,11 @@ def write_clustered_workdir(
             m = min(n, start + block) - start
             brng = np.random.default_rng([seed, b])
             truth = brng.integers(0, n_classes, size=m)
-            low = centroids_low[truth] + brng.standard_normal((m, r)).astype(np.float32) * (0.6 * spread)
-            X = _unit(low @ basis.T / 3.0 + brng.standard_normal((m, dim)).astype(np.float32) * (0.3 / np.sqrt(dim)))
+            low = centroids_low[truth] + brng.standard_normal((m, r), dtype=np.float32) * np.float32(0.6 * spread)
+            X = brng.standard_normal((m, dim), dtype=np.float32)
+            X *= np.float32(0.3 / np.sqrt(dim))
+            X += low @ (basis.T / np.float32(3.0))
+            X /= np.linalg.norm(X, axis=1, keepdims=True)
             flip = brng.random(m) < noise_rate
             given = np.where(flip, (truth + brng.integers(1, n_classes, size=m)) % n_classes, truth)
             counts["noisy"] += int(flip.sum())
@@ -145,7 +149,7 @@ def write_clustered_workdir(
             ids_a = pa.array(ids, pa.string())
             none = pa.nulls(m, pa.string())
             mw.write_table(pa.table({
-                "sample_id": ids_a, "path": pa.array([str(wd.root / "data" / s) for s in ids], pa.string()),
+                "sample_id": ids_a, "path": pa.array([data + s for s in ids], pa.string()),
                 "label": name_of.take(pa.array(given)), "label_id": pa.array(given.astype(np.int32), pa.int32()),
                 "sha256": sha, "size_bytes": pa.array(np.full(m, 1000), pa.int64()),
                 "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),

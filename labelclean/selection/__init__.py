@@ -95,6 +95,7 @@ def select_samples(
     n_classes: int,
     groups: np.ndarray | None = None,
     extra_clean: dict[str, np.ndarray] | None = None,
+    extra_eps: dict[str, float] | None = None,
     options: SelectionOptions = SelectionOptions(),
 ) -> SelectionResult:
     """Decide clean / flagged / relabel for every sample.
@@ -107,8 +108,10 @@ def select_samples(
         probs/ this way; the result is the same, only fewer rows are held at once).
     groups : (N,) duplicate-group key per sample; samples of one group with different
         labels fail the ``duplicate_conflict`` criterion.
-    extra_clean : estimator name -> (N,) clean probability with criterion p > 0.5 (DeFT's
-        p_clean); it acts as one more estimator verdict and enters the ranking score.
+    extra_clean : estimator name -> (N,) clean probability (DeFT's and CSS's p_clean); it acts
+        as one more estimator verdict and enters the ranking score.
+    extra_eps : estimator name -> the p_clean its verdict needs, p >= eps (CSS's ``--css-eps``
+        from training); an estimator not listed needs p > 0.5 (DeFT's rule).
     """
     labels = np.asarray(labels, dtype=np.int64)
     source = as_source(probs)
@@ -133,7 +136,8 @@ def select_samples(
         passed, p_clean, more = _paper_criteria(labels, views, options), None, []
     notes += more
     for name, p in extra_clean.items():
-        passed[f"{name}:p_clean"] = np.asarray(p) > 0.5
+        eps = (extra_eps or {}).get(name)
+        passed[f"{name}:p_clean"] = np.asarray(p) > 0.5 if eps is None else np.asarray(p) >= eps
     estimators = list(dict.fromkeys(k.split(":", 1)[0] for k in passed))
     verdicts = estimator_verdicts(passed, estimators) if passed else np.ones((len(labels), 0), dtype=bool)
     clean = combine(verdicts, options.combine if options.method == "criteria" else "all")

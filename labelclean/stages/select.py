@@ -65,13 +65,14 @@ def run_select(wd: Workdir, cfg: SelectConfig) -> SelectReport:
         labels = scores["label_id"].to_numpy().astype(np.int64)
         classes = [c.name for c in load_classes(wd)]
         names = _estimators(wd, cfg.estimators, meta.get("estimators") or [])
-        trained, extra = {}, {}
+        trained, extra, eps = {}, {}, {}
         for name in (n for n in TRAINED if n in names):
-            trained[name], extra[name] = _load_trained(wd, name, _object_ids(ids), len(classes), meta.get("model_id"))
+            trained[name], extra[name], eps[name] = _load_trained(wd, name, _object_ids(ids), len(classes),
+                                                                  meta.get("model_id"))
         probs = ProbFiles(wd, names, ids, n_classes=len(classes), model_id=meta.get("model_id"), arrays=trained)
         try:
             res = select_samples(labels, probs, n_classes=len(classes), groups=_groups(wd, ids), extra_clean=extra,
-                                 options=options)
+                                 extra_eps={n: e for n, e in eps.items() if e is not None}, options=options)
         except ValueError as e:
             raise UsageError(str(e), "see `labelclean select --help` for the methods and what they need") from e
         report = _report(labels, res, classes, names, cfg)
@@ -135,17 +136,22 @@ def _object_ids(ids: pa.ChunkedArray) -> np.ndarray:
 
 
 def _load_trained(wd: Workdir, name: str, ids: np.ndarray, n_classes: int, model_id: str | None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(probs, p_clean) of W/<name>.parquet aligned to ``ids``; null rows (not trained on) get p_clean 0."""
+                  ) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(probs, p_clean, eps) of W/<name>.parquet aligned to ``ids``; null rows (not trained on) get p_clean 0.
+
+    ``eps`` is the clean posterior training used (css: its ``--css-eps``, so select's verdict is
+    training's X), None for the p_clean > 0.5 rule (deft).
+    """
     path = _trained_path(wd, name)
-    table, _ = parquet_io.read_table(path, name, model_id if name == "css" else None)
+    table, meta = parquet_io.read_table(path, name, model_id if name == "css" else None)
     rows = _align(table, ids, path)
     P = parquet_io.to_numpy_2d(table["probs"])
     if P.shape[1] != n_classes:
         raise WorkdirError(f"{path} has {P.shape[1]} classes, the manifest {n_classes}",
                            f"re-run `labelclean train --method {name}`")
     p_clean = table["p_clean"].fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float32)
-    return np.ascontiguousarray(P[rows]), p_clean[rows]
+    eps = meta.get("css_eps") if name == "css" else None
+    return np.ascontiguousarray(P[rows]), p_clean[rows], None if eps is None else float(eps)
 
 
 def _groups(wd: Workdir, ids: pa.ChunkedArray) -> np.ndarray:

@@ -198,3 +198,15 @@ def test_rejects_bad_options():
         select_samples(labels, {"knn": probs["logreg"]}, n_classes=3, options=SelectionOptions(method="css"))
     with pytest.raises(ValueError, match=r"\(12, 4\)"):
         select_samples(labels, probs, n_classes=4)
+
+
+def test_a_trained_estimators_clean_rule_uses_its_own_eps():
+    d = make_clustered(300, dim=16, n_classes=3, seed=2)
+    probs = {"logreg": out_of_fold_probs(d.X, d.labels, n_classes=3, device="cpu").probs}
+    p_clean = np.full(300, 0.7, np.float32)
+    p_clean[:10] = 0.95
+    default = select_samples(d.labels, probs, n_classes=3, extra_clean={"css": p_clean})
+    strict = select_samples(d.labels, probs, n_classes=3, extra_clean={"css": p_clean}, extra_eps={"css": 0.8})
+    assert not any("css:p_clean" in (f or "") for f in default.failed.tolist())  # 0.7 > 0.5: DeFT's rule
+    failed_css = np.array(["css:p_clean" in (f or "") for f in strict.failed.tolist()])
+    assert failed_css[10:].all() and not failed_css[:10].any()
