@@ -42,7 +42,8 @@ def make(path: Path, n: int, seed: int = 0) -> dict:
     from workdirgen import write_clustered_workdir
 
     t = time.perf_counter()
-    counts = write_clustered_workdir(path, n, dim=DIM, n_classes=CLASSES, noise_rate=RATE, seed=seed)
+    counts = write_clustered_workdir(path, n, dim=DIM, n_classes=CLASSES, noise_rate=RATE, seed=seed,
+                                     workers=min(8, os.cpu_count() or 1))
     return {**counts, "make_s": round(time.perf_counter() - t, 1), "make_peak_rss_gb": _rss_gb()}
 
 

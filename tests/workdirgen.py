@@ -92,6 +92,7 @@ def write_clustered_workdir(
     noise_rate: float = 0.2,
     seed: int = 0,
     block: int = 100_000,
+    workers: int = 1,
     spread: float = 1.0,
     intrinsic_dim: int = 32,
     prompts_per_class: int = 2,
@@ -102,12 +103,13 @@ def write_clustered_workdir(
     Same geometry as ``make_clustered`` (not the same draws): class centroids and prompts from
     ``seed``, then every ``block`` rows their own seeded true labels, points and symmetric label
     noise (``noise_rate`` of the labels moved to a uniformly drawn other class), written as
-    float16 embeddings and manifest rows with a ``clean_label`` column. Memory is one block,
-    never the (N, D) matrix. Returns counts: n, noisy, and the sum of the given labels (a checksum).
+    float16 embeddings and manifest rows with a ``clean_label`` column. Memory is a block per
+    worker, never the (N, D) matrix; ``workers`` > 1 makes blocks in forked processes (the
+    output is the same). Returns counts: n, noisy, and the sum of the given labels (a checksum).
     """
     import pyarrow.parquet as pq
 
-    from labelclean.store.parquet_io import COMPRESSION, dictionary_columns, with_meta
+    from labelclean.store.parquet_io import COMPRESSION, dictionary_columns
 
     rng = np.random.default_rng(seed)
     r = min(intrinsic_dim, dim)
@@ -119,49 +121,97 @@ def write_clustered_workdir(
     pcid = np.repeat(np.arange(n_classes), prompts_per_class).astype(np.int64)
     T = _unit(centroids[pcid] + rng.standard_normal((len(pcid), dim)).astype(np.float32) * text_noise / np.sqrt(dim) * 3)
     names = [f"class{c:03d}" for c in range(n_classes)]
-    name_of = pa.array(names, pa.string())
     wd = Workdir(path).ensure()
     wd.embeddings_dir.mkdir(parents=True, exist_ok=True)
-    classes = [{"id": i, "name": c, "prompt_name": c} for i, c in enumerate(names)]
-    mschema = with_meta(schemas.MANIFEST.append(pa.field("clean_label", pa.string())).empty_table(), "manifest",
-                        None, classes=classes).schema
-    eschema = with_meta(schemas.embeddings_schema(dim, pa.float16()).empty_table(), "embeddings", "test-model").schema
+    gen = _ClusterBlocks(n, block, seed, noise_rate, spread, basis, centroids_low, names, f"{wd.root / 'data'}/")
     counts = {"n": n, "noisy": 0, "labels_sha": 0}
-    data = f"{wd.root / 'data'}/"
-    with pq.ParquetWriter(wd.manifest, mschema, compression=COMPRESSION, use_dictionary=dictionary_columns(mschema)) as mw, \
-            pq.ParquetWriter(wd.embeddings_dir / "part-00000-00000.parquet", eschema, compression=COMPRESSION,
-                             use_dictionary=dictionary_columns(eschema)) as ew:
-        for b, start in enumerate(range(0, n, block)):
-            m = min(n, start + block) - start
-            brng = np.random.default_rng([seed, b])
-            truth = brng.integers(0, n_classes, size=m)
-            low = centroids_low[truth] + brng.standard_normal((m, r), dtype=np.float32) * np.float32(0.6 * spread)
-            X = brng.standard_normal((m, dim), dtype=np.float32)
-            X *= np.float32(0.3 / np.sqrt(dim))
-            X += low @ (basis.T / np.float32(3.0))
-            X /= np.linalg.norm(X, axis=1, keepdims=True)
-            flip = brng.random(m) < noise_rate
-            given = np.where(flip, (truth + brng.integers(1, n_classes, size=m)) % n_classes, truth)
-            counts["noisy"] += int(flip.sum())
-            counts["labels_sha"] += int(given.sum())
-            ids = [f"c{int(y)}/img{start + i:08d}.png" for i, y in enumerate(given)]
-            sha = pa.array([hashlib.sha256(s.encode()).hexdigest() for s in ids], pa.string())
-            ids_a = pa.array(ids, pa.string())
-            none = pa.nulls(m, pa.string())
-            mw.write_table(pa.table({
-                "sample_id": ids_a, "path": pa.array([data + s for s in ids], pa.string()),
-                "label": name_of.take(pa.array(given)), "label_id": pa.array(given.astype(np.int32), pa.int32()),
-                "sha256": sha, "size_bytes": pa.array(np.full(m, 1000), pa.int64()),
-                "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),
-                "status": pa.array(["ok"] * m, pa.string()), "detail": none, "duplicate_of": none,
-                "clean_label": name_of.take(pa.array(truth))}, schema=mschema))
-            ew.write_table(pa.table({
-                "sample_id": ids_a, "sha256": sha, "status": pa.array(["ok"] * m, pa.string()), "detail": none,
-                "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),
-                "embedding": parquet_io.fixed_list(X, pa.float16())}, schema=eschema))
+    starts = list(range(0, n, block))
+    with pq.ParquetWriter(wd.manifest, gen.mschema, compression=COMPRESSION,
+                          use_dictionary=dictionary_columns(gen.mschema)) as mw, \
+            pq.ParquetWriter(wd.embeddings_dir / "part-00000-00000.parquet", gen.eschema, compression=COMPRESSION,
+                             use_dictionary=dictionary_columns(gen.eschema)) as ew:
+        if workers > 1:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_generator, initargs=(gen,))
+            made = pool.imap(_make_block, starts)
+        else:
+            pool, made = None, map(gen.make, starts)
+        try:
+            for manifest, embeddings, noisy, label_sum in made:
+                mw.write_table(manifest)
+                ew.write_table(embeddings)
+                counts["noisy"] += noisy
+                counts["labels_sha"] += label_sum
+        finally:
+            if pool is not None:
+                pool.terminate()
     _write_text(wd, T, pcid, names, "test-model")
     wd.update_run("embed", {"fabricated": True, "n": n}, model={"model_id": "test-model"})
     return counts
+
+
+@dataclass
+class _ClusterBlocks:
+    """One block of ``write_clustered_workdir``: its manifest and embeddings rows, from its own seed."""
+
+    n: int
+    block: int
+    seed: int
+    noise_rate: float
+    spread: float
+    basis: np.ndarray
+    centroids_low: np.ndarray
+    names: list[str]
+    data: str  # path prefix of the (never written) image files
+
+    def __post_init__(self):
+        from labelclean.store.parquet_io import with_meta
+
+        classes = [{"id": i, "name": c, "prompt_name": c} for i, c in enumerate(self.names)]
+        self.mschema = with_meta(schemas.MANIFEST.append(pa.field("clean_label", pa.string())).empty_table(),
+                                 "manifest", None, classes=classes).schema
+        self.eschema = with_meta(schemas.embeddings_schema(self.basis.shape[0], pa.float16()).empty_table(),
+                                 "embeddings", "test-model").schema
+
+    def make(self, start: int) -> tuple[pa.Table, pa.Table, int, int]:
+        m, k = min(self.n, start + self.block) - start, len(self.names)
+        dim, r = self.basis.shape
+        brng = np.random.default_rng([self.seed, start // self.block])
+        truth = brng.integers(0, k, size=m)
+        low = self.centroids_low[truth] + brng.standard_normal((m, r), dtype=np.float32) * np.float32(0.6 * self.spread)
+        X = brng.standard_normal((m, dim), dtype=np.float32)
+        X *= np.float32(0.3 / np.sqrt(dim))
+        X += low @ (self.basis.T / np.float32(3.0))
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        flip = brng.random(m) < self.noise_rate
+        given = np.where(flip, (truth + brng.integers(1, k, size=m)) % k, truth)
+        ids = [f"c{int(y)}/img{start + i:08d}.png" for i, y in enumerate(given)]
+        sha = pa.array([hashlib.sha256(s.encode()).hexdigest() for s in ids], pa.string())
+        ids_a, none, name_of = pa.array(ids, pa.string()), pa.nulls(m, pa.string()), pa.array(self.names, pa.string())
+        manifest = pa.table({
+            "sample_id": ids_a, "path": pa.array([self.data + s for s in ids], pa.string()),
+            "label": name_of.take(pa.array(given)), "label_id": pa.array(given.astype(np.int32), pa.int32()),
+            "sha256": sha, "size_bytes": pa.array(np.full(m, 1000), pa.int64()),
+            "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),
+            "status": pa.array(["ok"] * m, pa.string()), "detail": none, "duplicate_of": none,
+            "clean_label": name_of.take(pa.array(truth))}, schema=self.mschema)
+        embeddings = pa.table({
+            "sample_id": ids_a, "sha256": sha, "status": pa.array(["ok"] * m, pa.string()), "detail": none,
+            "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),
+            "embedding": parquet_io.fixed_list(X, pa.float16())}, schema=self.eschema)
+        return manifest, embeddings, int(flip.sum()), int(given.sum())
+
+
+_GENERATOR: list = []
+
+
+def _set_generator(gen: _ClusterBlocks) -> None:
+    _GENERATOR[:] = [gen]
+
+
+def _make_block(start: int):
+    return _GENERATOR[0].make(start)
 
 
 def make_workdir(
