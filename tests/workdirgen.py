@@ -130,22 +130,11 @@ def write_clustered_workdir(
                           use_dictionary=dictionary_columns(gen.mschema)) as mw, \
             pq.ParquetWriter(wd.embeddings_dir / "part-00000-00000.parquet", gen.eschema, compression=COMPRESSION,
                              use_dictionary=dictionary_columns(gen.eschema)) as ew:
-        if workers > 1:
-            import multiprocessing
-
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_generator, initargs=(gen,))
-            made = pool.imap(_make_block, starts)
-        else:
-            pool, made = None, map(gen.make, starts)
-        try:
-            for manifest, embeddings, noisy, label_sum in made:
-                mw.write_table(manifest)
-                ew.write_table(embeddings)
-                counts["noisy"] += noisy
-                counts["labels_sha"] += label_sum
-        finally:
-            if pool is not None:
-                pool.terminate()
+        for manifest, embeddings, noisy, label_sum in _blocks_in_order(gen, starts, workers):
+            mw.write_table(manifest)
+            ew.write_table(embeddings)
+            counts["noisy"] += noisy
+            counts["labels_sha"] += label_sum
     _write_text(wd, T, pcid, names, "test-model")
     wd.update_run("embed", {"fabricated": True, "n": n}, model={"model_id": "test-model"})
     return counts
@@ -201,6 +190,27 @@ class _ClusterBlocks:
             "width": pa.array(np.full(m, 32, np.int32)), "height": pa.array(np.full(m, 32, np.int32)),
             "embedding": parquet_io.fixed_list(X, pa.float16())}, schema=self.eschema)
         return manifest, embeddings, int(flip.sum()), int(given.sum())
+
+
+def _blocks_in_order(gen: "_ClusterBlocks", starts: list[int], workers: int):
+    """``gen.make(start)`` for every start, in order; with workers > 1 at most 2 x workers blocks in flight."""
+    if workers <= 1:
+        yield from map(gen.make, starts)
+        return
+    import multiprocessing
+    from collections import deque
+
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_generator, initargs=(gen,))
+    try:
+        pending: deque = deque()
+        for start in starts:
+            pending.append(pool.apply_async(_make_block, (start,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    finally:
+        pool.terminate()
 
 
 _GENERATOR: list = []
