@@ -223,7 +223,7 @@ class _RowBlocks:
     """Consecutive row blocks of one probs file, decoded to float32, exactly ``b`` rows per ``take(b)``."""
 
     def __init__(self, path: Path, layout: str, k: int, rows: int):
-        self.file = pq.ParquetFile(path)
+        self.file = parquet_io.streaming_file(path)
         cols = ["label_id", "p_given"] + (["probs"] if layout == "dense" else ["top_ids", "top_probs", "rest"])
         self.layout, self.k = layout, k
         self.batches = self.file.iter_batches(batch_size=rows, columns=[c for c in cols if c in self.file.schema_arrow.names])

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from labelclean.core.vectors import unit_rows
 from labelclean.core.errors import WorkdirError
 from labelclean.ingest.types import ClassInfo
-from labelclean.store.parquet_io import part_files, read_parts, read_table, to_numpy_2d
+from labelclean.store.parquet_io import part_files, read_parts, read_table, streaming_file, to_numpy_2d
 from labelclean.store.workdir import Workdir
 
 
@@ -35,14 +35,12 @@ def gather_unit_rows(directory, order: np.ndarray, dtype, batch_rows: int = 6553
     Streams the part files' embedding column in batches, so memory is the output plus one
     batch: 10M x 512 loads as float16 into 10 GB, never a float32 copy or the whole table.
     """
-    import pyarrow.parquet as pq
-
     out: np.ndarray | None = None
     by_row = np.argsort(order, kind="stable")  # output rows in the order their source rows come
     sorted_src = order[by_row]
     offset = 0
     for path in part_files(directory):
-        with pq.ParquetFile(path) as f:
+        with streaming_file(path) as f:
             if out is None:
                 out = np.empty((order.size, f.schema_arrow.field("embedding").type.list_size), dtype=dtype)
             for batch in f.iter_batches(batch_size=batch_rows, columns=["embedding"]):
