@@ -275,12 +275,21 @@ def _concat(chunks: list[pa.Table], extra_names: list[str]) -> pa.Table:
     try:
         return pa.concat_tables(chunks, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        # an extra column read as numbers in one chunk and as text in another: text everywhere
-        def as_text(t: pa.Table) -> pa.Table:
-            for name in extra_names:
-                i = t.schema.get_field_index(EXTRA + name)
-                if not pa.types.is_string(t.schema.field(i).type):
-                    col = pa.array([None if v is None else str(v) for v in t.column(i).to_pylist()], pa.string())
-                    t = t.set_column(i, EXTRA + name, col)
-            return t
-        return pa.concat_tables([as_text(t) for t in chunks], promote_options="permissive")
+        pass
+    # an extra column read as numbers in one chunk and as text in another: that column as text
+    mixed = []
+    for name in extra_names:
+        fields = [t.schema.field(EXTRA + name) for t in chunks]
+        try:
+            pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            mixed.append(EXTRA + name)
+
+    def as_text(t: pa.Table) -> pa.Table:
+        for name in mixed:
+            i = t.schema.get_field_index(name)
+            if not pa.types.is_string(t.schema.field(i).type):
+                col = pa.array([None if v is None else str(v) for v in t.column(i).to_pylist()], pa.string())
+                t = t.set_column(i, name, col)
+        return t
+    return pa.concat_tables([as_text(t) for t in chunks], promote_options="permissive")
