@@ -37,7 +37,7 @@ from labelclean.core.reasons import Reason
 from labelclean.embed.digests import CODE, REASONS, UNKNOWN, DigestBuilder, Digests, one_array, sha_arrays
 from labelclean.ingest.decode import FileDigest, file_digest
 from labelclean.ingest.types import Candidate
-from labelclean.ingest.members import container_digests
+from labelclean.ingest.members import member_digests
 from labelclean.store.parquet_io import read_meta, write_table
 
 SCHEMA = pa.schema(
@@ -105,13 +105,13 @@ class HashCache:
             rows = np.flatnonzero(~is_member[chunk]) + k0
             if not len(rows):
                 continue
-            for k, path in zip(rows, paths(rows)):
+            for k, path in zip(rows, paths.texts(rows)):
                 self._file(k, path, read, out, stats, keep, old)
             advance(len(rows))
         member_rows = np.flatnonzero(is_member)
         if len(member_rows):
-            for path, rows in _runs(pa.array(paths(member_rows), pa.string()), member_rows):
-                self._container(path, rows, members.take(pa.array(rows)).to_pylist(), read, out, stats, keep, old)
+            for path, rows in _runs(paths.arrow(member_rows), member_rows):
+                self._container(path, rows, members, read, out, stats, keep, old)
                 advance(len(rows))
         if keep.any():
             self._fresh.append((out.out, stats, np.flatnonzero(keep)))
@@ -146,32 +146,36 @@ class HashCache:
         if d.reason in (Reason.ok, Reason.unreadable):
             keep[k] = _unchanged(path, st)
 
-    def _container(self, path: str, rows: np.ndarray, members: list[str], read: bool, out: DigestBuilder,
+    def _container(self, path: str, rows: np.ndarray, members: pa.Array, read: bool, out: DigestBuilder,
                    stats, keep, old: "_Lookup") -> None:
+        """The members (``rows``, their locators in ``members``) of one container: one stat,
+        then `BATCH` members at a time (cached ones copied, the others read in file order)."""
         st = _stat(path)
         if isinstance(st, FileDigest):
             for k in rows:
                 out.set(k, st)
             return
         stats[rows] = st
-        missing = []
-        for k, m in zip(rows, members):
-            if old.valid(k, st, path):
-                old.copy(k, out)
-                self.hits += 1
-                keep[k] = True
-            else:
-                missing.append((k, m))
-        if not missing or not read:
-            return
-        found = container_digests(Path(path), [m for _, m in missing])
-        self.hashed += len(missing)
         unchanged = None
-        for k, m in missing:
-            out.set(k, d := found[m])
-            if d.reason in (Reason.ok, Reason.empty):
-                unchanged = _unchanged(path, st) if unchanged is None else unchanged
-                keep[k] = unchanged
+        for b in range(0, len(rows), BATCH):
+            block = rows[b:b + BATCH]
+            missing = []
+            for k, m in zip(block, members.take(pa.array(block)).to_pylist()):
+                if old.valid(k, st, path):
+                    old.copy(k, out)
+                    self.hits += 1
+                    keep[k] = True
+                else:
+                    missing.append((k, m))
+            if not missing or not read:
+                continue
+            self.hashed += len(missing)
+            for i, d in member_digests(Path(path), [m for _, m in missing]):
+                k = missing[i][0]
+                out.set(k, d)
+                if d.reason in (Reason.ok, Reason.empty):
+                    unchanged = _unchanged(path, st) if unchanged is None else unchanged
+                    keep[k] = unchanged
 
     def save(self, shard: Any = None) -> Path | None:
         """Write this run's entries to its own cache file (``shard``: an `embed.plan.Shard`, or
@@ -235,22 +239,32 @@ class _Lookup:
         o.detail[k] = out.code(self.detail_texts[self.detail[r]])
 
 
-def _item_columns(items) -> tuple[pa.Array, Callable[[np.ndarray], list[str]], pa.Array]:
-    """(sample ids, a function giving the absolute paths of some rows as text, member
-    locators or null) of the items; a `CandidateTable` is read column-wise."""
-    if hasattr(items, "paths") and hasattr(items, "table"):
-        ids, stored = one_array(items.table["sample_id"]), one_array(items.table["path"])
-        prefix = items.prefix
+class _Paths:
+    """The absolute paths of some rows of the items, as text: a `CandidateTable` stores a path
+    only where it is not ``root/sample_id``."""
 
-        def paths(rows: np.ndarray) -> list[str]:
-            picked = pa.array(rows, pa.int64())
-            return [prefix + s if p is None else p
-                    for s, p in zip(ids.take(picked).to_pylist(), stored.take(picked).to_pylist())]
-        return ids, paths, one_array(items.table["member"])
+    def __init__(self, ids: pa.Array, stored: pa.Array, prefix: str):
+        self.ids, self.stored, self.prefix = ids, stored, prefix
+
+    def arrow(self, rows: np.ndarray) -> pa.Array:
+        picked = pa.array(rows, pa.int64())
+        joined = pc.binary_join_element_wise(pa.scalar(self.prefix), self.ids.take(picked), "")
+        return pc.coalesce(self.stored.take(picked), joined)
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        return self.arrow(rows).to_pylist()
+
+
+def _item_columns(items) -> tuple[pa.Array, _Paths, pa.Array]:
+    """(sample ids, their absolute paths, member locators or null) of the items; a
+    `CandidateTable` is read column-wise."""
+    if hasattr(items, "paths") and hasattr(items, "table"):
+        ids = one_array(items.table["sample_id"])
+        return ids, _Paths(ids, one_array(items.table["path"]), items.prefix), one_array(items.table["member"])
     cs = list(items)
-    texts = [str(c.path) for c in cs]
-    return (pa.array([c.sample_id for c in cs], pa.string()), lambda rows: [texts[k] for k in rows],
-            pa.array([c.member for c in cs], pa.string()))
+    ids = pa.array([c.sample_id for c in cs], pa.string())
+    return ids, _Paths(ids, pa.array([str(c.path) for c in cs], pa.string()), ""), \
+        pa.array([c.member for c in cs], pa.string())
 
 
 def _runs(paths: pa.Array, rows: np.ndarray):

@@ -53,7 +53,7 @@ from typing import Any, Iterator
 from labelclean.ingest.classes_file import default_prompt_name
 from labelclean.ingest import table as candidate_table
 from labelclean.ingest.table import CandidateBuilder, extra_array
-from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
+from labelclean.ingest.types import DATA_HINT, ClassInfo, Discovered, nfc
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 
@@ -214,7 +214,7 @@ class _Reader:
             sid, full, label, status, detail = _candidate(raw, value, here, self.path_col, self.label_col,
                                                           self.paths, self.allow, self.source)
             if status is None and label is not None and self.listed is not None and label not in self.listed:
-                status, detail = Reason.unlabeled, f"label {label!r} is not in the --classes file"
+                status, detail = Reason.unlabeled, unlisted_detail(label)
             for key, v in zip(out, (sid, full, label, status, detail)):
                 out[key].append(v)
         out["where"] = list(where)
@@ -512,15 +512,15 @@ def _label(value: Any, where: str, column: str, source: Path) -> str | None:
     return text or None
 
 
-def _classes(candidates: list[Candidate], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
-    """Classes of a list of candidates (tar and Parquet image containers); labels that
-    ``named`` does not list make their candidates ``unlabeled``."""
-    if named is not None:
-        listed = {n for n, _ in named}
-        for c in candidates:
-            if c.status is None and c.label is not None and c.label not in listed:
-                c.status, c.detail = Reason.unlabeled, f"label {c.label!r} is not in the --classes file"
-    return _classes_of({c.label for c in candidates if c.label is not None}, named, source)
+def unlisted_detail(label: str) -> str:
+    """The detail of a sample whose label the --classes file does not list (it is ``unlabeled``)."""
+    return f"label {label!r} is not in the --classes file"
+
+
+def classes_of_table(candidates, named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
+    """Classes of a `CandidateTable` (tar and Parquet image containers): ``named``, else its
+    labels sorted (labels ``named`` does not list were made ``unlabeled`` when added)."""
+    return _classes_of(candidates.labels(), named, source)
 
 
 def _classes_of(labels: set[str], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:

@@ -207,6 +207,23 @@ class CandidateBuilder:
         self.chunks.append(pa.Table.from_arrays(arrays, names=BASE.names + [EXTRA + n for n in self.extra_names]))
         self.rows += n
 
+    def extend(self, other: "CandidateBuilder") -> None:
+        """Take over the rows of ``other`` (a builder with the same root and extra columns)."""
+        self.flush()
+        other.flush()
+        self.chunks.extend(other.chunks)
+        self.rows += other.rows
+        self.n_ok += other.n_ok
+        other.chunks, other.rows, other.n_ok = [], 0, 0
+
+    def has_repeats(self) -> bool:
+        """Whether some sample_id was added twice (Arrow only: no Python object per row)."""
+        self.flush()
+        if self.rows < 2:
+            return False
+        ids = pa.chunked_array([part for t in self.chunks for part in t["sample_id"].chunks], pa.string())
+        return pc.count_distinct(ids).as_py() < self.rows
+
     def finish(self, on_duplicate: Callable[[dict, dict], Exception]) -> CandidateTable:
         """Sort by sample_id; raise ``on_duplicate(first_row, second_row)`` (rows as dicts of
         the `BASE` columns, ``path`` filled in, the first in input order) when an id repeats."""
