@@ -82,10 +82,6 @@ class HashCache:
         except Exception:  # a damaged cache is only a cache: it is rebuilt by hashing
             return None
 
-    def __len__(self) -> int:
-        """Entries known (loaded or made by this run; one sample may count twice)."""
-        return self._loaded.num_rows + sum(len(rows) for _, _, rows in self._fresh)
-
     def digests(self, items: Iterable[Candidate], *, read: bool = True,
                 advance: Callable[[int], None] = lambda n: None) -> Digests:
         """The digest of each item, in order, as `Digests`: from the cache when the file's
@@ -124,6 +120,7 @@ class HashCache:
         return pa.concat_tables([*(_entries(*f) for f in self._fresh[::-1]), self._loaded])
 
     def _file(self, k: int, path: str, read: bool, out: DigestBuilder, stats, keep, old: "_Lookup") -> None:
+        """Row ``k``, a file: stat, then the cached digest, or a read (``read``), or unknown."""
         st = _stat(path)
         if isinstance(st, FileDigest):
             out.set(k, st)
