@@ -69,10 +69,18 @@ class HashCache:
         self.hashed = 0  # files whose content was read
         self.hits = 0
         self._fresh: list[tuple[Digests, np.ndarray, np.ndarray]] = []  # (digests, stats, rows) of this run's entries
-        found = directory is not None and self.directory.is_dir()
-        files = sorted(self.directory.glob("hashes-*.parquet")) if found else []
-        loaded = [t for t in map(self._load, files) if t is not None]
-        self._loaded = pa.concat_tables(loaded[::-1]) if loaded else SCHEMA.empty_table()  # a later file wins
+        self._cache_files: pa.Table | None = None  # read on first use
+
+    @property
+    def _loaded(self) -> pa.Table:
+        """Every entry of the workdir's cache files (read once, on first use; a later file's
+        entry wins a lookup)."""
+        if self._cache_files is None:
+            found = self.directory is not None and self.directory.is_dir()
+            files = sorted(self.directory.glob("hashes-*.parquet")) if found else []
+            loaded = [t for t in map(self._load, files) if t is not None]
+            self._cache_files = pa.concat_tables(loaded[::-1]) if loaded else SCHEMA.empty_table()
+        return self._cache_files
 
     def _load(self, path: Path) -> pa.Table | None:
         try:
@@ -90,8 +98,10 @@ class HashCache:
         hashed in one pass. ``items``: a `CandidateTable` (read column-wise) or Candidates."""
         ids, paths, members = _item_columns(items)
         n = len(ids)
-        members = one_array(members)
         out = DigestBuilder(ids)
+        if n == 0:
+            return out.out
+        members = one_array(members)
         stats = np.full((n, 3), -1, dtype=np.int64)  # size, mtime_ns, inode of the file or container
         keep = np.zeros(n, dtype=bool)  # rows that become fresh entries
         old = _Lookup(self._table(), ids)

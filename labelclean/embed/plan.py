@@ -131,6 +131,14 @@ class Scan:
     digests: Digests
     canon: np.ndarray
     conflicts: list[Conflict] = field(default_factory=list)
+    _done: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (done, its mask) once computed
+
+    def finished(self, done: Any) -> np.ndarray:
+        """Rows whose (sample_id, sha256) is in ``done`` (see `embed.digests.done_mask`),
+        computed once per ``done``."""
+        if self._done is None or self._done[0] is not done:
+            self._done = (done, done_mask(done, self.ids, self.digests))
+        return self._done[1]
 
     @property
     def ids(self) -> pa.Array:
@@ -329,8 +337,9 @@ def _canonical(labels: pa.Array, digests: Digests, done: Any, finished: np.ndarr
     same = (sorted_words[1:] == sorted_words[:-1]).all(axis=1)
     if not same.any():
         return Scan(digests, canon, conflicts)
+    sc = Scan(digests, canon, conflicts)
     if finished is None:
-        finished = done_mask(done, digests.ids, digests)
+        finished = sc.finished(done)
     starts = np.flatnonzero(np.concatenate([[True], ~same]))
     ends = np.append(starts[1:], len(order))
     groups = [hashed[np.sort(order[a:b])] for a, b in zip(starts, ends) if b - a > 1]
@@ -345,7 +354,7 @@ def _canonical(labels: pa.Array, digests: Digests, done: Any, finished: np.ndarr
         if len({texts[k] for k in rows}) > 1:
             conflicts.append(Conflict(bytes(digests.sha[rows[0]]).hex(), [names[k] for k in rows],
                                       [texts[k] for k in rows]))
-    return Scan(digests, canon, conflicts)
+    return sc
 
 
 def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: Any,
@@ -353,7 +362,7 @@ def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: Any,
     """Canonical candidates of the scan (and of ``shard``) without a finished embedding row,
     in sample_id order (a view when ``candidates`` is a `CandidateTable`). ``done_keys``: an
     `embed.digests.Done` or a set of (sample_id, sha256) pairs."""
-    wanted = sc.is_canonical() & ~done_mask(done_keys, sc.ids, sc.digests)
+    wanted = sc.is_canonical() & ~sc.finished(done_keys)
     wanted_ids = sc.ids.filter(pa.array(wanted))
     mine = owned(candidates, shard)
     if hasattr(mine, "mask"):
