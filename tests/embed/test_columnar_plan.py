@@ -204,3 +204,21 @@ def test_an_unreadable_entry_is_reused_only_while_the_file_stays_unreadable(tmp_
     readable["now"] = True
     third = HashCache(tmp_path / "h", hasher)
     assert scan(cands, {}, third).digests["c1/f001.bin"].reason == Reason.ok and third.hashed == 1
+
+
+def test_with_features_a_missing_file_is_planned_without_a_digest_and_finished_by_a_null_one(tmp_path, files):
+    found = discover(files / "m.csv")
+    sc = scan(found.candidates, {}, HashCache(None), features=True)
+    gone = sc.digests["c0/gone.bin"]
+    assert (gone.sha256, gone.reason, gone.detail) == (None, Reason.ok, "")
+    assert sc.canonical["c0/gone.bin"] == "c0/gone.bin"
+    rows = [(c.sample_id, sc.digests[c.sample_id].sha256) for c in todo(found.candidates, sc, set())]
+    assert ("c0/gone.bin", None) in rows
+    done = Done(pa.table({"sample_id": [s for s, _ in rows], "sha256": pa.array([h for _, h in rows], pa.string()),
+                          "status": ["no_features" if s == "c0/gone.bin" else "ok" for s, _ in rows],
+                          "detail": [""] * len(rows), "width": pa.nulls(len(rows), pa.int32()),
+                          "height": pa.nulls(len(rows), pa.int32())}))
+    assert len(todo(found.candidates, sc, done)) == 0 and missing_canonical(sc, done) == []
+    by_id = {r["sample_id"]: r for r in build_manifest(found, sc, done, features=True).to_pylist()}
+    assert (by_id["c0/gone.bin"]["status"], by_id["c0/gone.bin"]["sha256"]) == ("no_features", None)
+    assert by_id["c1/f007.bin"]["status"] == "ok"  # an empty file is not deduplicated, but usable, with features
