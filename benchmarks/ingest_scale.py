@@ -8,7 +8,9 @@ growth over the RSS after a warm-up run on a one-file input, divided by N). ``--
 ``plan`` phase on the tree: discovery, then embed's hashing plan over every file (`scan`
 with a throw-away hash cache: the files are empty, so each costs one ``stat``) and the
 manifest table `build_manifest` makes from it, i.e. everything `embed` holds per file
-before and after the model runs.
+before and after the model runs; its JSON also splits the peak: ``scan_bytes_per_file``
+(the plan's growth over the RSS after discovery) and ``manifest_bytes_per_file`` (the
+manifest table's growth over the RSS after the plan).
 
 ``--code DIR ...`` measures the labelclean of other checkouts on the same generated data
 (e.g. ``--code /work/main .`` for before/after); ``--json`` prints one JSON object per
@@ -68,6 +70,11 @@ def _rss_gb() -> float:
 def measure(target: str, plan: bool) -> dict:
     from labelclean.ingest.discover import discover
 
+    steps: dict[str, float] = {}
+
+    def peak_gb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
     def run(path: Path):
         found = discover(path)
         if plan:
@@ -75,8 +82,11 @@ def measure(target: str, plan: bool) -> dict:
             from labelclean.embed.outputs import build_manifest
             from labelclean.embed.plan import scan
 
+            steps["discovered"] = _rss_gb()
             sc = scan(found.candidates, {}, HashCache(None))
+            steps["scan_peak"], steps["scanned"] = peak_gb(), _rss_gb()
             assert build_manifest(found, sc, {}, features=False).num_rows == len(found.candidates)
+            steps["manifest_peak"] = peak_gb()
         return found
 
     path = Path(target)
@@ -87,6 +97,10 @@ def measure(target: str, plan: bool) -> dict:
     out["seconds"] = round(time.perf_counter() - t, 2)
     out["peak_rss_gb"] = round(peak := resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
     out["bytes_per_file"] = round((peak - base) * 2**30 / out["files"])  # above the RSS after the warm-up
+    if plan:
+        per_file = 2**30 / out["files"]
+        out["scan_bytes_per_file"] = round(max(0.0, steps["scan_peak"] - steps["discovered"]) * per_file)
+        out["manifest_bytes_per_file"] = round(max(0.0, steps["manifest_peak"] - steps["scanned"]) * per_file)
     return out
 
 

@@ -10,8 +10,14 @@ workdir never write the same cache file; readers take the union of all of them. 
 (which holds the exclusive workdir lock) writes one file for every sample and removes the
 others. An ``unreadable`` entry is reused only while the file is still not readable
 (``os.access``; a chmod does not change mtime). Members of a tar or Parquet file are
-cached per member, checked against their container's stat. A file that cannot be stat'ed needs no read to be classified: it is ``missing``
-(or ``unreadable``), and a zero-byte file is ``empty`` from its size alone.
+cached per member, checked against their container's stat. A file that cannot be stat'ed needs
+no read to be classified: it is ``missing`` (or ``unreadable``), and a zero-byte file is
+``empty`` from its size alone.
+
+Columnar: the cache files are one Arrow table, looked up for all samples at once by a hash
+join on sample_id (`pyarrow.compute.index_in`); each sample costs one ``stat`` in Python
+and its result goes into `embed.digests.Digests` arrays, so no Python object per file is
+kept (about 100 bytes per file in all, where a dict of entries took about 500).
 """
 
 from __future__ import annotations
@@ -19,17 +25,19 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from labelclean.core.reasons import Reason
+from labelclean.embed.digests import CODE, REASONS, UNKNOWN, DigestBuilder, Digests, one_array, sha_arrays
 from labelclean.ingest.decode import FileDigest, file_digest
 from labelclean.ingest.types import Candidate
-from labelclean.ingest.members import container_digests
+from labelclean.ingest.members import member_digests
 from labelclean.store.parquet_io import read_meta, write_table
 
 SCHEMA = pa.schema(
@@ -47,12 +55,8 @@ SCHEMA = pa.schema(
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-@dataclass(frozen=True)
-class Entry:
-    size: int
-    mtime_ns: int
-    inode: int
-    digest: FileDigest
+BATCH = 16_384  # samples stat'ed per batch of Python values
+_UNREADABLE = CODE[Reason.unreadable]
 
 
 class HashCache:
@@ -62,116 +66,251 @@ class HashCache:
         """``directory`` None: a cache that starts empty and cannot be saved."""
         self.directory = Path(directory) if directory is not None else None
         self.hasher = hasher
-        self.entries: dict[str, Entry] = {}
-        self.fresh: dict[str, Entry] = {}  # entries looked up or made by this run
         self.hashed = 0  # files whose content was read
         self.hits = 0
-        found = directory is not None and self.directory.is_dir()
-        for path in sorted(self.directory.glob("hashes-*.parquet")) if found else []:
-            self._load(path)
+        self._fresh: list[tuple[Digests, np.ndarray, np.ndarray]] = []  # (digests, stats, rows) of this run's entries
+        self._cache_files: pa.Table | None = None  # read on first use
 
-    def _load(self, path: Path) -> None:
+    @property
+    def _loaded(self) -> pa.Table:
+        """Every entry of the workdir's cache files (read once, on first use; a later file's
+        entry wins a lookup)."""
+        if self._cache_files is None:
+            found = self.directory is not None and self.directory.is_dir()
+            files = sorted(self.directory.glob("hashes-*.parquet")) if found else []
+            loaded = [t for t in map(self._load, files) if t is not None]
+            self._cache_files = pa.concat_tables(loaded[::-1]) if loaded else SCHEMA.empty_table()
+        return self._cache_files
+
+    def _load(self, path: Path) -> pa.Table | None:
         try:
             if read_meta(path).get("table") != "hashes":
-                return
-            t = pq.read_table(path, schema=SCHEMA).to_pydict()
+                return None
+            return pq.read_table(path, schema=SCHEMA).replace_schema_metadata(None)
         except Exception:  # a damaged cache is only a cache: it is rebuilt by hashing
-            return
-        for s, size, mt, ino, sha, n, reason, detail in zip(*(t[n] for n in SCHEMA.names)):
-            self.entries[s] = Entry(size, mt, ino, FileDigest(sha, n, Reason(reason), detail or ""))
+            return None
 
     def digests(self, items: Iterable[Candidate], *, read: bool = True,
-                advance: Callable[[int], None] = lambda n: None) -> dict[str, FileDigest | None]:
-        """sample_id -> digest of each item: from the cache when the file's (or container's)
-        size, mtime_ns and inode match, else hashed (``read``) or None (``read=False``: the
-        caller must not read anything). Members of one container are hashed in one pass."""
-        out: dict[str, FileDigest | None] = {}
-        containers: dict[Path, list[Candidate]] = {}
-        for c in items:
-            if c.member is not None:
-                containers.setdefault(c.path, []).append(c)
-            else:
-                out[c.sample_id] = self._file(c.sample_id, c.path, read)
-                advance(1)
-        for path, members in containers.items():
-            out.update(self._container(path, members, read))
-            advance(len(members))
-        return out
+                advance: Callable[[int], None] = lambda n: None) -> Digests:
+        """The digest of each item, in order, as `Digests`: from the cache when the file's
+        (or container's) size, mtime_ns and inode match, else hashed (``read``) or unknown
+        (``read=False``: the caller must not read anything). Members of one container are
+        hashed in one pass. ``items``: a `CandidateTable` (read column-wise) or Candidates."""
+        ids, paths, members = _item_columns(items)
+        n = len(ids)
+        out = DigestBuilder(ids)
+        if n == 0:
+            return out.out
+        members = one_array(members)
+        stats = np.full((n, 3), -1, dtype=np.int64)  # size, mtime_ns, inode of the file or container
+        keep = np.zeros(n, dtype=bool)  # rows that become fresh entries
+        old = _Lookup(self._table(), ids)
+        is_member = np.asarray(pc.is_valid(members), dtype=bool) if n else np.zeros(0, bool)
+        for k0 in range(0, n, BATCH):
+            chunk = slice(k0, min(n, k0 + BATCH))
+            rows = np.flatnonzero(~is_member[chunk]) + k0
+            if not len(rows):
+                continue
+            for k, path in zip(rows, paths.texts(rows)):
+                self._file(k, path, read, out, stats, keep, old)
+            advance(len(rows))
+        member_rows = np.flatnonzero(is_member)
+        if len(member_rows):
+            for path, rows in _runs(paths.arrow(member_rows), member_rows):
+                self._container(path, rows, members, read, out, stats, keep, old)
+                advance(len(rows))
+        if keep.any():
+            self._fresh.append((out.out, stats, np.flatnonzero(keep)))
+        return out.out
 
-    def _stat(self, path: Path) -> os.stat_result | FileDigest:
-        try:
-            return os.stat(path)
-        except OSError as e:
-            reason = Reason.missing if e.errno in (errno.ENOENT, errno.ENOTDIR) else Reason.unreadable
-            return FileDigest(None, None, reason, f"cannot stat the file: {e.strerror or e}")
+    def _table(self) -> pa.Table:
+        """Every entry, this run's first (they win a lookup)."""
+        if not self._fresh:
+            return self._loaded
+        return pa.concat_tables([*(_entries(*f) for f in self._fresh[::-1]), self._loaded])
 
-    def _cached(self, sample_id: str, path: Path, st: os.stat_result) -> FileDigest | None:
-        old = self.entries.get(sample_id)
-        if old is None or (old.size, old.mtime_ns, old.inode) != (st.st_size, st.st_mtime_ns, st.st_ino):
-            return None
-        if old.digest.reason == Reason.unreadable and os.access(path, os.R_OK):
-            return None
-        self.hits += 1
-        self.fresh[sample_id] = old
-        return old.digest
-
-    def _keep(self, sample_id: str, path: Path, st: os.stat_result, d: FileDigest) -> None:
-        try:
-            after = os.stat(path)
-        except OSError:
+    def _file(self, k: int, path: str, read: bool, out: DigestBuilder, stats, keep, old: "_Lookup") -> None:
+        """Row ``k``, a file: stat, then the cached digest, or a read (``read``), or unknown."""
+        st = _stat(path)
+        if isinstance(st, FileDigest):
+            out.set(k, st)
             return
-        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):  # not changed while read
-            self.fresh[sample_id] = self.entries[sample_id] = Entry(st.st_size, st.st_mtime_ns, st.st_ino, d)
-
-    def _file(self, sample_id: str, path: Path, read: bool) -> FileDigest | None:
-        st = self._stat(path)
-        if isinstance(st, FileDigest):
-            return st
-        if st.st_size == 0:
-            d = FileDigest(EMPTY_SHA256, 0, Reason.empty, "the file is empty (0 bytes)")
-            self.fresh[sample_id] = Entry(0, st.st_mtime_ns, st.st_ino, d)
-            return d
-        hit = self._cached(sample_id, path, st)
-        if hit is not None or not read:
-            return hit
-        d = self.hasher(path)
+        stats[k] = st
+        if st[0] == 0:
+            out.set(k, FileDigest(EMPTY_SHA256, 0, Reason.empty, "the file is empty (0 bytes)"))
+            keep[k] = True
+            return
+        if old.valid(k, st, path):
+            old.copy(k, out)
+            self.hits += 1
+            keep[k] = True
+            return
+        if not read:
+            return
+        d = self.hasher(Path(path))
         self.hashed += 1
+        out.set(k, d)
         if d.reason in (Reason.ok, Reason.unreadable):
-            self._keep(sample_id, path, st, d)
-        return d
+            keep[k] = _unchanged(path, st)
 
-    def _container(self, path: Path, members: list[Candidate], read: bool) -> dict[str, FileDigest | None]:
-        st = self._stat(path)
+    def _container(self, path: str, rows: np.ndarray, members: pa.Array, read: bool, out: DigestBuilder,
+                   stats, keep, old: "_Lookup") -> None:
+        """The members (``rows``, their locators in ``members``) of one container: one stat,
+        then `BATCH` members at a time (cached ones copied, the others read in file order)."""
+        st = _stat(path)
         if isinstance(st, FileDigest):
-            return {c.sample_id: st for c in members}
-        out = {c.sample_id: self._cached(c.sample_id, path, st) for c in members}
-        missing = [c for c in members if out[c.sample_id] is None]
-        if missing and read:
-            found = container_digests(path, [c.member for c in missing])
+            for k in rows:
+                out.set(k, st)
+            return
+        stats[rows] = st
+        unchanged = None
+        for b in range(0, len(rows), BATCH):
+            block = rows[b:b + BATCH]
+            missing = []
+            for k, m in zip(block, members.take(pa.array(block)).to_pylist()):
+                if old.valid(k, st, path):
+                    old.copy(k, out)
+                    self.hits += 1
+                    keep[k] = True
+                else:
+                    missing.append((k, m))
+            if not missing or not read:
+                continue
             self.hashed += len(missing)
-            for c in missing:
-                out[c.sample_id] = d = found[c.member]
+            for i, d in member_digests(Path(path), [m for _, m in missing]):
+                k = missing[i][0]
+                out.set(k, d)
                 if d.reason in (Reason.ok, Reason.empty):
-                    self._keep(c.sample_id, path, st, d)
-        return out
+                    unchanged = _unchanged(path, st) if unchanged is None else unchanged
+                    keep[k] = unchanged
 
     def save(self, shard: Any = None) -> Path | None:
         """Write this run's entries to its own cache file (``shard``: an `embed.plan.Shard`, or
         None for a full run, whose file holds every entry and replaces the others)."""
-        if not self.fresh or self.directory is None:
+        if not self._fresh or self.directory is None:
             return None
         index, count = (shard.index, shard.count) if shard else (0, 1)
         final = self.directory / f"hashes-{index:05d}-of-{count:05d}.parquet"
-        ids = sorted(self.fresh)
-        cols = {n: [] for n in SCHEMA.names}
-        for s in ids:
-            e = self.fresh[s]
-            for name, value in zip(SCHEMA.names, (s, e.size, e.mtime_ns, e.inode, e.digest.sha256, e.digest.size,
-                                                  e.digest.reason.value, e.digest.detail)):
-                cols[name].append(value)
-        write_table(final, pa.Table.from_pydict(cols, schema=SCHEMA), "hashes", None, shard=f"{index}/{count}")
+        table = pa.concat_tables([_entries(*f) for f in self._fresh])
+        order = pc.sort_indices(table, sort_keys=[("sample_id", "ascending")]).to_numpy()
+        table = table.take(pa.array(order))
+        ids = table["sample_id"]
+        if table.num_rows > 1:  # a sample looked up twice: its last entry
+            later_same = pc.equal(ids.slice(0, len(ids) - 1), ids.slice(1)).to_numpy(zero_copy_only=False)
+            if later_same.any():
+                last = np.concatenate([~later_same, [True]])
+                # among equal ids the stable sort kept input order, so the last of a run is the newest
+                table = table.filter(pa.array(last))
+        write_table(final, table, "hashes", None, shard=f"{index}/{count}")
         if shard is None:
             for other in self.directory.glob("hashes-*.parquet"):
                 if other != final:
                     other.unlink(missing_ok=True)
         return final
+
+
+class _Lookup:
+    """The cache entry (if any) of each of N samples, found by one hash join on sample_id."""
+
+    def __init__(self, table: pa.Table, ids: pa.Array):
+        pos = np.full(len(ids), -1, dtype=np.int64)
+        if len(ids) and table.num_rows:
+            found = pc.index_in(ids, value_set=one_array(table["sample_id"]))
+            pos = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        used, self.row = np.unique(pos, return_inverse=True)  # only the entries some sample may use
+        if len(used) and used[0] == -1:
+            used, self.row = used[1:], self.row - 1  # -1: no entry
+        small = table.take(pa.array(used, pa.int64()))
+        self.stat = np.stack([small[c].to_numpy() for c in ("size", "mtime_ns", "inode")], axis=1) \
+            if small.num_rows else np.zeros((0, 3), np.int64)
+        self.sha, self.has_sha = sha_arrays(small["sha256"])
+        self.bytes = pc.fill_null(small["bytes"], -1).to_numpy()
+        codes = pc.index_in(small["reason"], value_set=pa.array([r.value for r in REASONS], pa.string()))
+        self.reason = pc.fill_null(codes, UNKNOWN).to_numpy().astype(np.int8)
+        encoded = one_array(pc.dictionary_encode(pc.fill_null(small["detail"], "")))
+        self.detail = encoded.indices.to_numpy()
+        self.detail_texts = encoded.dictionary.to_pylist()
+
+    def valid(self, k: int, st: tuple[int, int, int], path: str) -> bool:
+        """Sample ``k`` has an entry made for this very (size, mtime_ns, inode), and is not an
+        ``unreadable`` entry for a file that is readable now."""
+        r = self.row[k]
+        if r < 0 or self.reason[r] == UNKNOWN or tuple(self.stat[r]) != st:
+            return False
+        return not (self.reason[r] == _UNREADABLE and os.access(path, os.R_OK))
+
+    def copy(self, k: int, out: DigestBuilder) -> None:
+        r = self.row[k]
+        o = out.out
+        o.sha[k], o.has_sha[k], o.size[k], o.reason[k] = self.sha[r], self.has_sha[r], self.bytes[r], self.reason[r]
+        o.detail[k] = out.code(self.detail_texts[self.detail[r]])
+
+
+class _Paths:
+    """The absolute paths of some rows of the items, as text: a `CandidateTable` stores a path
+    only where it is not ``root/sample_id``."""
+
+    def __init__(self, ids: pa.Array, stored: pa.Array, prefix: str):
+        self.ids, self.stored, self.prefix = ids, stored, prefix
+
+    def arrow(self, rows: np.ndarray) -> pa.Array:
+        picked = pa.array(rows, pa.int64())
+        joined = pc.binary_join_element_wise(pa.scalar(self.prefix), self.ids.take(picked), "")
+        return pc.coalesce(self.stored.take(picked), joined)
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        return self.arrow(rows).to_pylist()
+
+
+def _item_columns(items) -> tuple[pa.Array, _Paths, pa.Array]:
+    """(sample ids, their absolute paths, member locators or null) of the items; a
+    `CandidateTable` is read column-wise."""
+    if hasattr(items, "paths") and hasattr(items, "table"):
+        ids = one_array(items.table["sample_id"])
+        return ids, _Paths(ids, one_array(items.table["path"]), items.prefix), one_array(items.table["member"])
+    cs = list(items)
+    ids = pa.array([c.sample_id for c in cs], pa.string())
+    return ids, _Paths(ids, pa.array([str(c.path) for c in cs], pa.string()), ""), \
+        pa.array([c.member for c in cs], pa.string())
+
+
+def _runs(paths: pa.Array, rows: np.ndarray):
+    """(path, rows) for each distinct path among ``rows``, the rows in their input order."""
+    sub = paths.take(pa.array(rows))
+    order = pc.sort_indices(sub).to_numpy()  # stable: rows of one container keep their order
+    ordered = sub.take(pa.array(order))
+    starts = [0]
+    if len(ordered) > 1:
+        change = pc.not_equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1)).to_numpy(zero_copy_only=False)
+        starts += list(np.flatnonzero(change) + 1)
+    ends = starts[1:] + [len(ordered)]
+    for a, b in zip(starts, ends):
+        yield ordered[a].as_py(), rows[order[a:b]]
+
+
+def _stat(path: str) -> tuple[int, int, int] | FileDigest:
+    """(size, mtime_ns, inode) of a path, or the digest of a file that cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        reason = Reason.missing if e.errno in (errno.ENOENT, errno.ENOTDIR) else Reason.unreadable
+        return FileDigest(None, None, reason, f"cannot stat the file: {e.strerror or e}")
+    ino = st.st_ino if st.st_ino < 2**63 else st.st_ino - 2**64  # stored as int64
+    return st.st_size, st.st_mtime_ns, ino
+
+
+def _unchanged(path: str, st: tuple[int, int, int]) -> bool:
+    """The file still has the size and mtime it had before it was read."""
+    after = _stat(path)
+    return not isinstance(after, FileDigest) and after[:2] == st[:2]
+
+
+def _entries(d: Digests, stats: np.ndarray, rows: np.ndarray) -> pa.Table:
+    """Cache rows (SCHEMA) for the given rows of ``d``."""
+    sub = d.take(rows) if len(rows) < len(d) else d
+    size = sub.size
+    return pa.Table.from_arrays([
+        sub.ids.cast(pa.string()), pa.array(stats[rows, 0]), pa.array(stats[rows, 1]), pa.array(stats[rows, 2]),
+        sub.sha_hex(), pa.array(size, pa.int64(), mask=size < 0), sub.reason_array(),
+        sub.detail_array(),
+    ], schema=SCHEMA)

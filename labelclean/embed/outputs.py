@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from labelclean.ingest.table import CHUNK_ROWS, EXTRA, extra_array
+from labelclean.embed.digests import Done, one_array
+from labelclean.ingest.table import EXTRA, sort_unique
 from labelclean.ingest.types import Discovered
 from labelclean.core.errors import WorkdirError
 from labelclean.core.reasons import Reason
@@ -20,66 +23,72 @@ from labelclean.embed.plan import Scan
 from labelclean.store.workdir import Workdir
 
 
-def done_lookup(done: pa.Table) -> dict[tuple[str, str | None], tuple]:
-    """(sample_id, sha256) -> (status, detail, width, height) from finished part rows."""
-    cols = [done[c].to_pylist() for c in ("sample_id", "sha256", "status", "detail", "width", "height")]
-    return {(s, h): rest for s, h, *rest in zip(*cols)}
+def done_lookup(done: pa.Table) -> Done:
+    """The finished part rows, to look up by (sample_id, sha256)."""
+    return Done(done)
 
 
-def missing_canonical(sc: Scan, lookup: dict) -> list[str]:
+def missing_canonical(sc: Scan, lookup: Done | dict) -> list[str]:
     """Canonical samples that still have no finished embedding row."""
-    return [s for s, c in sc.canonical.items() if s == c and (s, sc.digests[s].sha256) not in lookup]
+    lookup = Done.of(lookup)
+    rows = np.flatnonzero(sc.is_canonical())
+    found = lookup.rows(sc.ids.take(pa.array(rows)), sc.digests.sha[rows], sc.digests.has_sha[rows])
+    return sc.ids.take(pa.array(rows[found < 0])).to_pylist()
 
 
-def build_manifest(found: Discovered, sc: Scan, lookup: dict, *, features: bool) -> pa.Table:
+def build_manifest(found: Discovered, sc: Scan, lookup: Done | dict, *, features: bool) -> pa.Table:
     """One row per discovered file: discovery, hashing and decoding statuses combined.
 
-    Built in Arrow chunks of `CHUNK_ROWS` rows from the candidate table's columns (no
-    `Candidate` object is made); extra manifest columns are taken over as they are."""
-    class_ids = {c.name: c.id for c in found.classes}
-    usable = {None, Reason.missing.value} if features else {None}
-    chunks: list[pa.Table] = []
-    for ids, paths, labels, statuses, details in _candidate_columns(found.candidates):
-        rows: dict[str, list] = {name: [] for name in MANIFEST.names}
-        for sid, path, label, given, given_detail in zip(ids, paths, labels, statuses, details):
-            d = sc.digests.get(sid) if given in usable else None
-            canon = sc.canonical.get(sid)
-            if d is None:
-                status, detail, width, height = given or "ok", given_detail, None, None
-            elif canon is None:
-                status, detail, width, height = d.reason.value, d.detail, None, None
-            else:
-                hit = lookup.get((canon, d.sha256))
-                if hit is None:
-                    raise WorkdirError(f"{canon} has no embedding row yet", "run `labelclean embed` again; it resumes")
-                status, detail, width, height = hit
-            for name, value in (
-                ("sample_id", sid), ("path", path), ("label", label), ("label_id", class_ids.get(label, -1)),
-                ("sha256", d.sha256 if d else None), ("size_bytes", d.size if d else None),
-                ("width", width), ("height", height), ("status", status), ("detail", detail or ""),
-                ("duplicate_of", canon if canon not in (None, sid) else None),
-            ):
-                rows[name].append(value)
-        chunks.append(pa.Table.from_pydict(rows, schema=MANIFEST))
-    table = pa.concat_tables(chunks) if chunks else MANIFEST.empty_table()
-    column = getattr(found.candidates, "column", None)
+    Built column by column from the candidate table, the scan's arrays and the finished
+    part rows (joined on (canonical sample_id, sha256)): no Python object per file; extra
+    manifest columns are taken over as they are. ``lookup``: the finished rows (`Done`, or
+    a dict (sample_id, sha256) -> (status, detail, width, height))."""
+    lookup = Done.of(lookup)
+    cands = found.candidates
+    if not hasattr(cands, "column"):
+        cands = sort_unique(list(cands), found.root)
+    n = len(cands)
+    ids, given = one_array(cands.column("sample_id")), one_array(cands.column("status"))
+    usable = pc.is_null(given)
+    if features:
+        usable = pc.or_(usable, pc.fill_null(pc.equal(given, Reason.missing.value), False))
+    pos = pc.fill_null(pc.index_in(ids, value_set=sc.ids), -1).to_numpy(zero_copy_only=False).astype(np.int64) \
+        if n and len(sc.ids) else np.full(n, -1, np.int64)
+    pos[~usable.to_numpy(zero_copy_only=False).astype(bool)] = -1
+    has = pos >= 0  # hashed in the scan
+    d = sc.digests
+    canon = np.full(n, -1, dtype=np.int64)
+    canon[has] = sc.canon[pos[has]]
+    embedded = canon >= 0
+    done_row = np.full(n, -1, dtype=np.int64)
+    rows = np.flatnonzero(embedded)
+    done_row[rows] = lookup.rows(sc.ids.take(pa.array(canon[rows])), d.sha[pos[rows]], d.has_sha[pos[rows]])
+    if (embedded & (done_row < 0)).any():
+        first = sc.ids[int(canon[np.flatnonzero(embedded & (done_row < 0))[0]])].as_py()
+        raise WorkdirError(f"{first} has no embedding row yet", "run `labelclean embed` again; it resumes")
+    is_done, is_hashed = pa.array(embedded), pa.array(has)
+    status = pc.if_else(is_done, lookup.column("status", done_row),
+                        pc.if_else(is_hashed, d.reason_array(pos), pc.fill_null(given, "ok")))
+    detail = pc.if_else(is_done, lookup.column("detail", done_row),
+                        pc.if_else(is_hashed, d.detail_array(pos), one_array(cands.column("detail"))))
+    size = d.size[np.maximum(pos, 0)] if len(d) else np.zeros(n, np.int64)
+    class_names = pa.array([c.name for c in found.classes], pa.string())
+    class_ids = pa.array([c.id for c in found.classes], pa.int32())
+    labels = one_array(cands.column("label"))
+    label_id = pc.fill_null(class_ids.take(pc.index_in(labels, value_set=class_names)), -1) if n \
+        else pa.array([], pa.int32())
+    duplicate = embedded & (canon != pos)
+    columns = {
+        "sample_id": ids, "path": one_array(cands.paths()), "label": labels, "label_id": label_id,
+        "sha256": d.sha_hex(pos), "size_bytes": pa.array(size, pa.int64(), mask=~has | (size < 0)),
+        "width": lookup.column("width", done_row), "height": lookup.column("height", done_row),
+        "status": status, "detail": pc.fill_null(detail, ""),
+        "duplicate_of": sc.ids.take(pa.array(canon, pa.int64(), mask=~duplicate)),
+    }
+    table = pa.Table.from_arrays([one_array(columns[f.name]).cast(f.type) for f in MANIFEST], schema=MANIFEST)
     for name in found.extra_columns:
-        values = column(EXTRA + name) if column is not None else extra_array([c.extras.get(name) for c in found.candidates])
-        table = table.append_column(name, values)
+        table = table.append_column(name, cands.column(EXTRA + name))
     return table
-
-
-def _candidate_columns(candidates) -> Iterator[tuple[list, ...]]:
-    """(sample_ids, paths as text, labels, status values or None, details) per batch."""
-    if not hasattr(candidates, "column"):
-        cs = list(candidates)
-        yield ([c.sample_id for c in cs], [str(c.path) for c in cs], [c.label for c in cs],
-               [c.status.value if c.status else None for c in cs], [c.detail for c in cs])
-        return
-    table = candidates.table.select(["sample_id", "label", "status", "detail"]).append_column(
-        "full_path", candidates.paths())
-    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
-        yield tuple(batch.column(n).to_pylist() for n in ("sample_id", "full_path", "label", "status", "detail"))
 
 
 def write_manifest(wd: Workdir, found: Discovered, table: pa.Table, model_id: str) -> dict[str, int]:

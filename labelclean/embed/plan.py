@@ -18,18 +18,25 @@
   ``duplicate_of``. On a fresh workdir that is the smallest sample_id of the content, as
   in a full run, so the manifest is the same however the work was split; a content copied
   into several shards is embedded once per shard (the extra rows are never read).
+
+The plan is columnar: a `Scan` holds its samples' digests as `embed.digests.Digests`
+arrays and each sample's canonical one as a row number; only the samples of duplicate
+contents become Python values, to choose their canonical sample.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from labelclean.ingest.decode import FileDigest
+from labelclean.embed.digests import Digests, done_mask, one_array
 from labelclean.ingest.members import shard_key
 from labelclean.ingest.types import Candidate
 from labelclean.core.errors import UsageError
@@ -116,20 +123,78 @@ class Conflict:
 
 @dataclass
 class Scan:
-    digests: dict[str, FileDigest]  # sample_id -> digest, for every hashed candidate
-    canonical: dict[str, str]  # sample_id -> sample_id embedded for its content (itself when unique)
+    """The hashing plan of some samples: ``digests`` (`Digests`, one row per sample, in the
+    order of the samples) and ``canon``: the row of the sample embedded for each row's
+    content (the row itself when unique), -1 for a sample that is not embedded (its digest's
+    reason is not ``ok``)."""
+
+    digests: Digests
+    canon: np.ndarray
     conflicts: list[Conflict] = field(default_factory=list)
+    _done: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (done, its mask) once computed
+
+    def finished(self, done: Any) -> np.ndarray:
+        """Rows whose (sample_id, sha256) is in ``done`` (see `embed.digests.done_mask`),
+        computed once per ``done``."""
+        if self._done is None or self._done[0] is not done:
+            self._done = (done, done_mask(done, self.ids, self.digests))
+        return self._done[1]
+
+    @property
+    def ids(self) -> pa.Array:
+        return self.digests.ids
+
+    @property
+    def canonical(self) -> "CanonicalView":
+        """sample_id -> sample_id embedded for its content, for samples that are embedded."""
+        return CanonicalView(self)
+
+    def is_canonical(self) -> np.ndarray:
+        """Rows that are their content's embedded sample."""
+        return self.canon == np.arange(len(self.canon))
+
+    def sha256_of(self, items: Iterable[Candidate]) -> dict[str, str | None]:
+        """sample_id -> sha256 (hex) of some of the scan's samples (what a `Source` embeds)."""
+        ids = _ids(items)
+        rows = pc.index_in(ids, value_set=self.ids)
+        return dict(zip(ids.to_pylist(), self.digests.sha_hex().take(rows).to_pylist()))
+
+    @property
+    def n_canonical(self) -> int:
+        return int(self.is_canonical().sum())
 
     @property
     def n_duplicates(self) -> int:
-        return sum(1 for s, c in self.canonical.items() if s != c)
+        return int(((self.canon >= 0) & ~self.is_canonical()).sum())
+
+
+class CanonicalView(MappingABC):
+    """`Scan.canonical` as a read-only mapping over the scan's columns."""
+
+    def __init__(self, sc: Scan):
+        self.sc = sc
+        self.rows = np.flatnonzero(sc.canon >= 0)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[str]:
+        ids = self.sc.ids
+        for k in range(0, len(self.rows), 65_536):
+            yield from ids.take(pa.array(self.rows[k:k + 65_536])).to_pylist()
+
+    def __getitem__(self, sample_id: str) -> str:
+        c = self.sc.canon[self.sc.digests.position(sample_id)]
+        if c < 0:
+            raise KeyError(sample_id)
+        return self.sc.ids[int(c)].as_py()
 
 
 class Digester(Protocol):
     """`labelclean.embed.hashcache.HashCache`"""
 
     def digests(self, items: Iterable[Candidate], *, read: bool = True,
-                advance: Callable[[int], None] = ...) -> dict[str, FileDigest | None]: ...
+                advance: Callable[[int], None] = ...) -> Digests: ...
 
 
 def usable(c: Candidate, *, features: bool) -> bool:
@@ -158,7 +223,7 @@ def owned_usable(candidates: Iterable[Candidate], shard: Shard | None, *, featur
 
 def scan(
     candidates: Iterable[Candidate],
-    done: Mapping[str, set[str]],
+    done: Any,
     cache: Digester | None = None,
     *,
     shard: Shard | None = None,
@@ -167,8 +232,9 @@ def scan(
 ) -> Scan:
     """Hash this shard's usable candidates and pick one canonical sample per content.
 
-    ``done`` maps a content hash to the sample_ids already embedded for it. With
-    ``features`` a file that cannot be read is simply not deduplicated (sha256 None).
+    ``done``: the (sample_id, sha256) pairs already embedded (an `embed.digests.Done`, or a
+    mapping sha256 -> sample_ids). With ``features`` a file that cannot be read is simply
+    not deduplicated (sha256 None).
     """
     if cache is None:  # hash everything, remember nothing
         from labelclean.embed.hashcache import HashCache
@@ -176,13 +242,12 @@ def scan(
         cache = HashCache(None)
     mine = owned_usable(candidates, shard, features=features)
     found = cache.digests(mine, read=True, advance=advance)
-    digests = {s: _features_digest(d, features) for s, d in found.items()}
-    return _canonical(mine, digests, done)
+    return _canonical(_labels(mine), found.for_features() if features else found, done)
 
 
 def global_scan(
     candidates: Sequence[Candidate],
-    done: Mapping[str, set[str]],
+    done: Any,
     cache: Digester,
     own: Scan,
     *,
@@ -194,71 +259,114 @@ def global_scan(
 
     Reads no file: digests come from ``own`` (this run's slice) or the stat-checked cache.
     """
-    digests = dict(own.digests)
     pool = owned_usable(candidates, None, features=features)
-    others = cache.digests((c for c in pool if c.sample_id not in digests), read=False)
-    if any(d is None for d in others.values()):
+    ids = _ids(pool)
+    at = pc.fill_null(pc.index_in(ids, value_set=own.ids), -1).to_numpy(zero_copy_only=False).astype(np.int64) \
+        if len(ids) else np.zeros(0, np.int64)
+    mine, rest = np.flatnonzero(at >= 0), np.flatnonzero(at < 0)
+    others = cache.digests(_subset(pool, rest), read=False)
+    if others.unknown().any():
         return None  # another shard has not hashed it (or it changed since)
-    digests.update({s: _features_digest(d, features) for s, d in others.items()})
-    for group in _by_shard(pool, count):
-        sc = _canonical(group, digests, done)
-        if any(s == c and s not in done.get(sc.digests[s].sha256, ()) for s, c in sc.canonical.items()):
+    if features:
+        others = others.for_features()
+    both = Digests.concat([own.digests.take(at[mine]), others])
+    order = np.empty(len(ids), dtype=np.int64)
+    order[np.concatenate([mine, rest])] = np.arange(len(ids))
+    digests = both.take(order)  # in the order of pool
+    labels = _labels(pool)
+    finished = done_mask(done, digests.ids, digests)
+    for rows in _by_shard_rows(pool, count):
+        sc = _canonical(labels.take(pa.array(rows)), digests.take(rows), done, finished[rows])
+        if (sc.is_canonical() & ~finished[rows]).any():
             return None
-    return _canonical(pool, digests, done)
+    return _canonical(labels, digests, done, finished)
+
+
+def _ids(group) -> pa.Array:
+    """The sample ids of a `CandidateTable` or a list of candidates."""
+    if hasattr(group, "column"):
+        return one_array(group.column("sample_id"))
+    return pa.array([c.sample_id for c in group], pa.string())
+
+
+def _labels(group) -> pa.Array:
+    if hasattr(group, "column"):
+        return one_array(group.column("label"))
+    return pa.array([c.label for c in group], pa.string())
+
+
+def _subset(group, rows: np.ndarray):
+    """The given rows of a `CandidateTable` (a view) or of a list."""
+    if hasattr(group, "filter"):
+        mask = np.zeros(len(group), dtype=bool)
+        mask[rows] = True
+        return group.filter(mask)
+    return [group[k] for k in rows]
 
 
 def _by_shard(pool: Sequence[Candidate], count: int) -> Iterable[Sequence[Candidate]]:
     """``pool`` split by shard (views of a `CandidateTable`, else lists)."""
     if hasattr(pool, "mask"):
+        return [pool.filter(np.isin(np.arange(len(pool)), rows)) for rows in _by_shard_rows(pool, count)]
+    return [[pool[k] for k in rows] for rows in _by_shard_rows(pool, count)]
+
+
+def _by_shard_rows(pool, count: int) -> list[np.ndarray]:
+    """The rows of ``pool`` split by shard."""
+    if hasattr(pool, "values"):
         numbers = pool.values(lambda s, m: shard_of(shard_key(s, m), count))
-        return [pool.filter(numbers == i) for i in np.unique(numbers)]
-    by_shard: dict[int, list[Candidate]] = {}
-    for c in pool:
-        by_shard.setdefault(shard_of(shard_key(c.sample_id, c.member), count), []).append(c)
-    return list(by_shard.values())
-
-
-def _features_digest(d: FileDigest, features: bool) -> FileDigest:
-    if features and d.reason != Reason.ok:
-        return FileDigest(None, d.size, Reason.ok, "")
-    return d
-
-
-def _canonical(group: Sequence[Candidate], digests: dict[str, FileDigest], done: Mapping[str, set[str]]) -> Scan:
-    """One canonical sample per content among ``group``: the smallest sample_id already
-    embedded for it, else the smallest sample_id."""
-    if hasattr(group, "column"):  # a CandidateTable: its columns, no Candidate objects
-        ids, labels = group.ids(), group.column("label").to_pylist()
     else:
-        ids, labels = [c.sample_id for c in group], [c.label for c in group]
-    mine = {s: digests[s] for s in ids}
-    by_hash: dict[str, list[tuple[str, str | None]]] = {}
-    for s, label in zip(ids, labels):
-        d = mine[s]
-        if d.reason == Reason.ok and d.sha256 is not None:
-            by_hash.setdefault(d.sha256, []).append((s, label))
-    canonical = {s: s for s, d in mine.items() if d.reason == Reason.ok}
-    conflicts = []
-    for sha, members in by_hash.items():
-        if len(members) < 2:
-            continue
-        same = [s for s, _ in members]
-        previous = sorted(set(same) & done.get(sha, set()))
-        first = previous[0] if previous else min(same)
-        canonical.update({s: first for s in same})
-        if len({label for _, label in members}) > 1:
-            conflicts.append(Conflict(sha, same, [label for _, label in members]))
-    return Scan(mine, canonical, conflicts)
+        numbers = np.array([shard_of(shard_key(c.sample_id, c.member), count) for c in pool], dtype=np.int64)
+    return [np.flatnonzero(numbers == i) for i in np.unique(numbers)]
 
 
-def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: set[tuple[str, str | None]],
+def _canonical(labels: pa.Array, digests: Digests, done: Any, finished: np.ndarray | None = None) -> Scan:
+    """One canonical sample per content among ``digests``' samples: the smallest sample_id
+    already embedded for it (``finished``: rows whose (sample_id, sha256) is done, computed
+    from ``done`` when not given), else the smallest sample_id."""
+    n = len(digests)
+    ok = digests.ok()
+    canon = np.where(ok, np.arange(n), -1)
+    hashed = np.flatnonzero(ok & digests.has_sha)
+    conflicts: list[Conflict] = []
+    if len(hashed) < 2:
+        return Scan(digests, canon, conflicts)
+    words = digests.sha[hashed].view(">u8")  # (m, 4): the digest as four big-endian words
+    order = np.lexsort(words.T[::-1])
+    sorted_words = words[order]
+    same = (sorted_words[1:] == sorted_words[:-1]).all(axis=1)
+    if not same.any():
+        return Scan(digests, canon, conflicts)
+    sc = Scan(digests, canon, conflicts)
+    if finished is None:
+        finished = sc.finished(done)
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    ends = np.append(starts[1:], len(order))
+    groups = [hashed[np.sort(order[a:b])] for a, b in zip(starts, ends) if b - a > 1]
+    dup_rows = np.concatenate(groups)
+    names = dict(zip(dup_rows.tolist(), digests.ids.take(pa.array(dup_rows)).to_pylist()))
+    texts = dict(zip(dup_rows.tolist(), labels.take(pa.array(dup_rows)).to_pylist()))
+    for rows in groups:
+        rows = rows.tolist()
+        previous = [k for k in rows if finished[k]]
+        first = min(previous or rows, key=names.__getitem__)
+        canon[rows] = first
+        if len({texts[k] for k in rows}) > 1:
+            conflicts.append(Conflict(bytes(digests.sha[rows[0]]).hex(), [names[k] for k in rows],
+                                      [texts[k] for k in rows]))
+    return sc
+
+
+def todo(candidates: Iterable[Candidate], sc: Scan, done_keys: Any,
          shard: Shard | None = None) -> Sequence[Candidate]:
     """Canonical candidates of the scan (and of ``shard``) without a finished embedding row,
-    in sample_id order (a view when ``candidates`` is a `CandidateTable`)."""
-    def wanted(sample_id: str, member: str | None = None) -> bool:
-        return sc.canonical.get(sample_id) == sample_id and (sample_id, sc.digests[sample_id].sha256) not in done_keys
-
+    in sample_id order (a view when ``candidates`` is a `CandidateTable`). ``done_keys``: an
+    `embed.digests.Done` or a set of (sample_id, sha256) pairs."""
+    wanted = sc.is_canonical() & ~sc.finished(done_keys)
+    wanted_ids = sc.ids.filter(pa.array(wanted))
     mine = owned(candidates, shard)
     if hasattr(mine, "mask"):
-        return mine.filter(mine.mask(wanted))
-    return [c for c in mine if wanted(c.sample_id)]
+        keep = pc.is_in(one_array(mine.column("sample_id")), value_set=wanted_ids)
+        return mine.filter(keep.to_numpy(zero_copy_only=False).astype(bool))
+    keep_set = set(wanted_ids.to_pylist())
+    return [c for c in mine if c.sample_id in keep_set]

@@ -20,11 +20,18 @@ normalised lexically (``a/../b`` -> ``b``); one that then lies outside the root 
 ``symlink_outside_root``, unless ``allow_outside_root`` (an outside sample's id is its
 absolute path). Files not on disk get ``missing``.
 
-Reading: CSV/TSV and JSONL are parsed with pyarrow's readers (every CSV cell as text; CSV
-streamed block by block, Parquet by record batch) and turned into candidates one batch of
-rows at a time (`labelclean.ingest.table`: extra columns stay Arrow arrays, no Python
-object per row is kept); when pyarrow refuses a file, the standard-library reader re-reads
-it to say where and why.
+Reading: CSV/TSV and JSONL are parsed with pyarrow's readers (every CSV cell as text) and
+turned into candidates one batch of rows at a time (`labelclean.ingest.table`: extra
+columns stay Arrow arrays, no Python object per row is kept), so memory does not grow with
+the file beyond the candidate table: CSV is streamed block by block, Parquet by record
+batch, and JSONL in pieces of about `JSONL_BLOCK_BYTES` ending at a newline, each parsed on
+its own (`_jsonl_parts`; types are inferred per piece, as the standard library's chunks
+are, so a label that is 3 in one piece and "cat" in another, or a column that first
+appears late, is read like any other). A JSONL file is read twice: first for its columns
+(and its JSON errors, which are reported before any row's), then for its rows. When
+pyarrow refuses a CSV file or a JSONL piece (or a piece has blank lines, which pyarrow
+skips, or ISO dates, which it would turn into timestamps), the standard-library reader
+re-reads it to say where and why, or to read it as Python values.
 A ``.csv`` whose header only splits into path and label columns on ``;`` or TAB is read
 with that delimiter. A list or object in the label column is an error (one label per
 image). Listing the same file
@@ -35,17 +42,18 @@ and ``row N`` (1-based) for Parquet.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from labelclean.ingest.classes_file import default_prompt_name
 from labelclean.ingest import table as candidate_table
 from labelclean.ingest.table import CandidateBuilder, extra_array
-from labelclean.ingest.types import DATA_HINT, Candidate, ClassInfo, Discovered, nfc
+from labelclean.ingest.types import DATA_HINT, ClassInfo, Discovered, nfc
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
 
@@ -53,6 +61,7 @@ KINDS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".
 PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "image", "image_path")
 LABEL_COLUMNS = ("label", "class", "class_name", "target")
 JSONL_HINT = "write one JSON object per line"
+JSONL_BLOCK_BYTES = 1 << 22  # JSONL is parsed in pieces of about this size (tests set it tiny)
 
 Row = tuple[str, dict[str, Any]]  # (where, values), e.g. ("line 3", {...})
 
@@ -92,8 +101,8 @@ class _Refused(Exception):
 
 class _Reader:
     """Reads a manifest batch by batch into a `CandidateBuilder`: pyarrow's readers first
-    (CSV streamed block by block, JSONL as one Arrow table, Parquet by record batch), the
-    standard library when pyarrow refuses the file (it says where and why)."""
+    (CSV streamed block by block, JSONL piece by piece, Parquet by record batch), the
+    standard library when pyarrow refuses the file or a JSONL piece (it says where and why)."""
 
     def __init__(self, source: Path, root: Path, named, allow_outside_root: bool, chunk_rows: int):
         self.source, self.named, self.allow, self.chunk_rows = source, named, allow_outside_root, chunk_rows
@@ -105,15 +114,17 @@ class _Reader:
         if kind == "parquet":
             columns, batches = _parquet_batches(self.source, self.chunk_rows)
             return self._arrow(columns, batches, "row", 1)
+        if kind == "jsonl":
+            return self._jsonl()
         delimiter = _sniff_delimiter(self.source)
         try:
-            opened = _arrow_batches(self.source, kind, delimiter, self.chunk_rows)
+            opened = _arrow_batches(self.source, delimiter, self.chunk_rows)
             if opened is not None:
                 return self._arrow(*opened)
         except _Refused:
             pass
         with open(self.source, encoding="utf-8-sig", newline="") as f:  # slow path: exact error messages
-            rows, columns = _csv_rows(f, self.source, delimiter) if kind == "csv" else _jsonl_rows(f, self.source)
+            rows, columns = _csv_rows(f, self.source, delimiter)
         return self._python(rows, columns)
 
     def _start(self, columns: list[str]) -> tuple[str, str, list[str], CandidateBuilder]:
@@ -149,13 +160,51 @@ class _Reader:
     def _python(self, rows: list[Row], columns: list[str]) -> tuple[CandidateBuilder, list[str], str]:
         if not rows:
             raise _no_rows(self.source)
-        path_col, label_col, extra, builder = self._start(columns)
+        started = self._start(columns)
+        self._add_rows(started, rows)
+        return started[3], started[2], "line"
+
+    def _add_rows(self, started, rows: list[Row]) -> None:
+        """Standard-library rows (``("line N", values)``), ``chunk_rows`` at a time."""
+        path_col, label_col, extra, builder = started
         for k in range(0, len(rows), self.chunk_rows):
             chunk = rows[k:k + self.chunk_rows]
             where = [int(w.split()[1]) for w, _ in chunk]
             extras = {c: extra_array([v.get(c) for _, v in chunk]) for c in extra}
             self._add(builder, [v.get(path_col) for _, v in chunk], [v.get(label_col) for _, v in chunk],
                       where, "line", extras)
+
+    def _jsonl(self) -> tuple[CandidateBuilder, list[str], str]:
+        """JSONL in two passes over `_jsonl_parts`: every column (and every JSON error) first,
+        then the rows, one piece at a time; a column a piece lacks is null there."""
+        import pyarrow as pa
+
+        columns: dict[str, None] = {}
+        n = 0
+        for _, part in _jsonl_parts(self.source):
+            if isinstance(part, list):
+                for _, values in part:
+                    columns.update(dict.fromkeys(values))
+            else:
+                columns.update(dict.fromkeys(part.column_names))
+            n += len(part) if isinstance(part, list) else part.num_rows
+        if n == 0:
+            raise _no_rows(self.source)
+        started = self._start(list(columns))
+        path_col, label_col, extra, builder = started
+        for first, part in _jsonl_parts(self.source):
+            if isinstance(part, list):
+                self._add_rows(started, part)
+                continue
+            for batch in _rebatched(part.to_batches(), self.chunk_rows):
+                names = set(batch.schema.names)
+
+                def col(c: str) -> pa.Array:
+                    return batch.column(c) if c in names else pa.nulls(batch.num_rows)
+
+                self._add(builder, col(path_col).to_pylist(), col(label_col).to_pylist(),
+                          range(first, first + batch.num_rows), "line", {c: col(c) for c in extra})
+                first += batch.num_rows
         return builder, extra, "line"
 
     def _add(self, rows: CandidateBuilder, paths: list, labels: list, where, word: str, extras: dict) -> None:
@@ -165,7 +214,7 @@ class _Reader:
             sid, full, label, status, detail = _candidate(raw, value, here, self.path_col, self.label_col,
                                                           self.paths, self.allow, self.source)
             if status is None and label is not None and self.listed is not None and label not in self.listed:
-                status, detail = Reason.unlabeled, f"label {label!r} is not in the --classes file"
+                status, detail = Reason.unlabeled, unlisted_detail(label)
             for key, v in zip(out, (sid, full, label, status, detail)):
                 out[key].append(v)
         out["where"] = list(where)
@@ -181,15 +230,17 @@ def _read_rows(source: Path, kind: str) -> tuple[list[Row], list[str]]:
         if kind == "parquet":
             columns, batches = _parquet_batches(source, candidate_table.CHUNK_ROWS)
             return _dict_rows(columns, batches, "row", 1), columns
+        if kind == "jsonl":
+            return _jsonl_dict_rows(source)
         delimiter = _sniff_delimiter(source)
         try:
-            opened = _arrow_batches(source, kind, delimiter, candidate_table.CHUNK_ROWS)
+            opened = _arrow_batches(source, delimiter, candidate_table.CHUNK_ROWS)
             if opened is not None:
                 return _dict_rows(*opened), opened[0]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass
         with open(source, encoding="utf-8-sig", newline="") as f:
-            return _csv_rows(f, source, delimiter) if kind == "csv" else _jsonl_rows(f, source)
+            return _csv_rows(f, source, delimiter)
     except UnicodeDecodeError as e:
         raise InputError(f"the manifest {source} is not UTF-8 text", "save it as UTF-8") from e
     except OSError as e:
@@ -202,6 +253,19 @@ def _dict_rows(columns: list[str], batches, word: str, first: int) -> list[Row]:
         for values in batch.to_pylist():
             rows.append((f"{word} {first + len(rows)}", values))
     return rows
+
+
+def _jsonl_dict_rows(source: Path) -> tuple[list[Row], list[str]]:
+    """Every row of a JSONL file as ("line N", values), with its columns in order of appearance."""
+    rows: list[Row] = []
+    columns: dict[str, None] = {}
+    for first, part in _jsonl_parts(source):
+        if not isinstance(part, list):
+            part = [(f"line {first + k}", values) for k, values in enumerate(part.to_pylist())]
+        for _, values in part:
+            columns.update(dict.fromkeys(values))
+        rows.extend(part)
+    return rows, list(columns)
 
 
 def _no_rows(source: Path) -> InputError:
@@ -223,36 +287,83 @@ def _sniff_delimiter(source: Path) -> str:
     return default
 
 
-def _arrow_batches(source: Path, kind: str, delimiter: str, chunk_rows: int):
-    """(columns, record batches, word, first row number) from pyarrow's readers; None when
-    pyarrow refuses the file up front (a refusal while streaming raises `_Refused`)."""
+def _arrow_batches(source: Path, delimiter: str, chunk_rows: int):
+    """(columns, record batches, word, first row number) of a CSV file from pyarrow's streaming
+    reader; None when pyarrow refuses the file up front (a refusal while streaming raises
+    `_Refused`)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    import pyarrow.json as pajson
 
     try:
-        if kind == "csv":
-            columns = _csv_header(source, delimiter)
-            if not columns or len(set(columns)) != len(columns):
-                return None
-            reader = pacsv.open_csv(
-                source,
-                read_options=pacsv.ReadOptions(column_names=columns, skip_rows=1, block_size=1 << 22),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in columns}, null_values=[""], strings_can_be_null=True
-                ),
-            )
-            return columns, _rebatched(reader, chunk_rows), "line", 2
-        table = pajson.read_json(source)
-        if any(pa.types.is_temporal(t) for t in table.schema.types):
-            return None  # pyarrow turns ISO date strings into timestamps: keep the text
+        columns = _csv_header(source, delimiter)
+        if not columns or len(set(columns)) != len(columns):
+            return None
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=columns, skip_rows=1, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns}, null_values=[""], strings_can_be_null=True
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    with open(source, "rb") as f:  # JSONL: pyarrow skips blank lines, so row numbers need the stdlib path
-        if any(not line.strip() for line in f):
-            return None
-    return table.column_names, table.to_batches(max_chunksize=chunk_rows), "line", 1
+    return columns, _rebatched(reader, chunk_rows), "line", 2
+
+
+def _jsonl_pieces(source: Path) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, bytes) of consecutive pieces of a JSONL file, each about
+    `JSONL_BLOCK_BYTES` long and ending at a newline (the last one may not); a leading
+    UTF-8 byte-order mark is dropped. Lines are counted as the standard library's reader
+    counts them (``\\n``, ``\\r\\n`` or a lone ``\\r`` ends one)."""
+    line, rest, start = 1, b"", True
+    with open(source, "rb") as f:
+        while True:
+            data = f.read(JSONL_BLOCK_BYTES)
+            if start:
+                data, start = data.removeprefix(b"\xef\xbb\xbf"), False
+            if not data:
+                break
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a block: read on
+                rest = data
+                continue
+            piece, rest = data[:cut], data[cut:]
+            yield line, piece
+            line += _line_count(piece)
+    if rest:
+        yield line, rest
+
+
+def _line_count(piece: bytes) -> int:
+    """Lines the standard library's reader sees in ``piece`` (a last unterminated one included)."""
+    n = piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
+    return n + (not piece.endswith((b"\n", b"\r")))
+
+
+def _jsonl_parts(source: Path) -> Iterator[tuple[int, Any]]:
+    """(first line number, rows) for each piece of a JSONL file (`_jsonl_pieces`): an Arrow
+    table with one row per line when pyarrow parses the piece on its own, has a row for
+    every line (it skips blank ones) and makes no timestamp of an ISO date string; else the
+    standard library's ``("line N", values)`` rows, which raise an `InputError` naming the
+    line and why when a line is not a JSON object."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    for first, piece in _jsonl_pieces(source):
+        table = None
+        if piece.count(b"\r") == piece.count(b"\r\n"):  # a lone CR ends a line for Python, not for pyarrow
+            try:
+                table = pajson.read_json(io.BytesIO(piece), read_options=pajson.ReadOptions(
+                    block_size=len(piece) + 1, use_threads=False))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                table = None
+        if table is not None and table.num_rows == _line_count(piece) \
+                and not any(pa.types.is_temporal(t) for t in table.schema.types):
+            yield first, table
+        else:
+            yield first, _jsonl_rows(io.StringIO(piece.decode("utf-8"), newline=""), source, first)[0]
 
 
 def _rebatched(batches, chunk_rows: int):
@@ -286,10 +397,12 @@ def _csv_rows(f, source: Path, delimiter: str) -> tuple[list[Row], list[str]]:
     return rows, columns
 
 
-def _jsonl_rows(f, source: Path) -> tuple[list[Row], list[str]]:
+def _jsonl_rows(f, source: Path, first: int = 1) -> tuple[list[Row], list[str]]:
+    """The standard library's reading of JSONL lines (numbered from ``first``): ("line N",
+    values) per non-blank line and the columns in order of appearance."""
     rows: list[Row] = []
     columns: dict[str, None] = {}
-    for n, line in enumerate(f, 1):
+    for n, line in enumerate(f, first):
         if not line.strip():
             continue
         try:
@@ -399,15 +512,15 @@ def _label(value: Any, where: str, column: str, source: Path) -> str | None:
     return text or None
 
 
-def _classes(candidates: list[Candidate], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
-    """Classes of a list of candidates (tar and Parquet image containers); labels that
-    ``named`` does not list make their candidates ``unlabeled``."""
-    if named is not None:
-        listed = {n for n, _ in named}
-        for c in candidates:
-            if c.status is None and c.label is not None and c.label not in listed:
-                c.status, c.detail = Reason.unlabeled, f"label {c.label!r} is not in the --classes file"
-    return _classes_of({c.label for c in candidates if c.label is not None}, named, source)
+def unlisted_detail(label: str) -> str:
+    """The detail of a sample whose label the --classes file does not list (it is ``unlabeled``)."""
+    return f"label {label!r} is not in the --classes file"
+
+
+def classes_of_table(candidates, named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:
+    """Classes of a `CandidateTable` (tar and Parquet image containers): ``named``, else its
+    labels sorted (labels ``named`` does not list were made ``unlabeled`` when added)."""
+    return _classes_of(candidates.labels(), named, source)
 
 
 def _classes_of(labels: set[str], named: list[tuple[str, str]] | None, source: Path) -> list[ClassInfo]:

@@ -8,7 +8,8 @@ container's path relative to the data root, ``/``, and the member's key.
 - `read_member` returns a member's bytes: one seek + read for tars; for Parquet the row
   group's column is read once and kept (per process) while consecutive members use it, so a
   container is read sequentially when its members are read in sample_id order.
-- `container_digests` hashes every member of one container in one sequential pass.
+- `container_digests` (`member_digests`: one at a time) hashes every member of one
+  container in one sequential pass.
 - `shard_key`: all members of one container belong to the same shard, so a shard opens
   only its own containers.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from labelclean.core.reasons import Reason
 from labelclean.ingest.decode import FileDigest
@@ -90,29 +91,36 @@ def digest_bytes(data: bytes | None) -> FileDigest:
 
 def container_digests(path: Path, members: list[str]) -> dict[str, FileDigest]:
     """Digest of every listed member of one container, reading it once in file order."""
-    out: dict[str, FileDigest] = {}
-    order = sorted(members, key=_position)
+    return {members[k]: d for k, d in member_digests(path, members)}
+
+
+def member_digests(path: Path, members: list[str]) -> Iterator[tuple[int, FileDigest]]:
+    """(index into ``members``, digest) for every listed member of one container, reading it
+    once in file order; after a read error every member not yet done gets that error."""
+    order = sorted(range(len(members)), key=lambda k: _position(members[k]))
+    done = 0
     try:
-        if order and order[0].startswith("tar:"):
+        if order and members[order[0]].startswith("tar:"):
             with open(path, "rb") as f:
-                for m in order:
-                    offset, size = (int(x) for x in m.split(":")[1:3])
+                for k in order:
+                    offset, size = (int(x) for x in members[k].split(":")[1:3])
                     f.seek(offset)
                     data = f.read(size)
-                    out[m] = digest_bytes(data) if len(data) == size else FileDigest(
+                    yield k, digest_bytes(data) if len(data) == size else FileDigest(
                         None, None, Reason.truncated, "the tar ends before this member does")
+                    done += 1
         else:
             cache = _RowGroupCache()
-            for m in order:
-                _, group, row, column = m.split(":", 3)
-                out[m] = digest_bytes(member_bytes(cache.get(path, int(group), column)[int(row)]))
+            for k in order:
+                _, group, row, column = members[k].split(":", 3)
+                yield k, digest_bytes(member_bytes(cache.get(path, int(group), column)[int(row)]))
+                done += 1
     except OSError as e:
-        for m in order:
-            out.setdefault(m, FileDigest(None, None, Reason.unreadable, f"cannot read the container: {e.strerror or e}"))
+        failed = FileDigest(None, None, Reason.unreadable, f"cannot read the container: {e.strerror or e}")
+        yield from ((k, failed) for k in order[done:])
     except Exception as e:  # pyarrow raises its own types on a damaged Parquet file
-        for m in order:
-            out.setdefault(m, FileDigest(None, None, Reason.corrupt, f"cannot read the container: {e}"))
-    return out
+        failed = FileDigest(None, None, Reason.corrupt, f"cannot read the container: {e}")
+        yield from ((k, failed) for k in order[done:])
 
 
 def _position(member: str) -> tuple[int, int]:

@@ -13,6 +13,10 @@ Integer labels with Hugging Face ``ClassLabel`` names in the file's metadata bec
 names. Other scalar columns (e.g. ``caption``, ``url``) are carried through as extras. A
 null image cell gets ``empty``, an undecodable one its decode reason, a missing label
 ``unlabeled``.
+
+Listing streams: every file's schema is read first (for the extra columns), then each
+file one row group of its non-image columns at a time, its rows going into a
+`CandidateBuilder` (no Python object per row outlives its chunk).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import pyarrow.parquet as pq
 
 from labelclean.core.errors import InputError
 from labelclean.core.reasons import Reason
-from labelclean.ingest.table import sort_unique
-from labelclean.ingest.types import Candidate, Discovered, nfc
+from labelclean.ingest.table import CandidateBuilder, same_name_error
+from labelclean.ingest.types import Discovered, nfc
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "bytes")
 LABEL_COLUMNS = ("label", "class", "cls", "target")
@@ -69,36 +73,52 @@ def is_parquet_images(data: Path) -> bool:
 
 
 def discover_parquet_images(data: Path, named: list[tuple[str, str]] | None, label_field: str = "auto") -> Discovered:
-    from labelclean.ingest.manifest import _classes
+    from labelclean.ingest.manifest import classes_of_table, unlisted_detail
 
     root = data.parent if data.is_file() else data
-    candidates: list[Candidate] = []
+    files = parquet_files(data)
     extras: dict[str, None] = {}
-    for path in parquet_files(data):
-        rows, cols = _file_candidates(path, root, label_field)
-        candidates.extend(rows)
-        extras.update(dict.fromkeys(cols))
-    if not candidates:
+    for path in files:  # the extra columns of every file, in order, before any row
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError):
+            continue  # an unreadable row, below
+        image = image_column(schema)
+        if image is not None:
+            extras.update(dict.fromkeys(_extra_columns(schema, image, _label_column(schema, label_field, path))))
+    listed = {n for n, _ in named} if named is not None else None
+    rows = CandidateBuilder(root, list(extras))
+    for path in files:
+        _file_rows(path, root, label_field, rows, listed, unlisted_detail)
+    if not rows.rows:
         raise InputError(f"{data} holds no image rows", "pass Parquet files with a binary jpg/png/image column")
-    classes = _classes(candidates, named, data)
-    return Discovered(root, data, "parquet-images", classes, sort_unique(candidates, root), list(extras))
+    table = rows.finish(lambda a, b: same_name_error(root, a["path"], b["path"]))
+    return Discovered(root, data, "parquet-images", classes_of_table(table, named, data), table, list(extras))
 
 
-def _file_candidates(path: Path, root: Path, label_field: str) -> tuple[list[Candidate], list[str]]:
+def _extra_columns(schema: pa.Schema, image: str, label: str | None) -> list[str]:
+    """Scalar columns other than the image, the label and ``key``: carried through as extras."""
+    return [f.name for f in schema if f.name not in (image, label, "key") and _scalar(f.type)]
+
+
+def _file_rows(path: Path, root: Path, label_field: str, rows: CandidateBuilder, listed: set[str] | None,
+               unlisted) -> None:
+    """Add one file's rows (one row group of its non-image columns at a time)."""
     rel = nfc(path.relative_to(root).as_posix())
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
-        return [Candidate(rel + "/", path, None, {}, Reason.unreadable, f"cannot read the Parquet file: {e}")], []
+        rows.add(rel + "/", str(path), None, Reason.unreadable, f"cannot read the Parquet file: {e}")
+        return
     schema = pf.schema_arrow
     image = image_column(schema)
     if image is None:
-        return [Candidate(rel + "/", path, None, {}, Reason.not_image, "no jpg/png/image bytes column")], []
+        rows.add(rel + "/", str(path), None, Reason.not_image, "no jpg/png/image bytes column")
+        return
     label = _label_column(schema, label_field, path)
     names = _class_label_names(schema, label)
-    extra = [f.name for f in schema if f.name not in (image, label, "key") and _scalar(f.type)]
+    extra = _extra_columns(schema, image, label)
     wanted = [c for c in (label, "key", *extra) if c and c in schema.names]
-    out: list[Candidate] = []
     width = len(str(max(pf.metadata.num_rows - 1, 0)))
     start = 0
     for group in range(pf.metadata.num_row_groups):
@@ -112,11 +132,12 @@ def _file_candidates(path: Path, root: Path, label_field: str) -> tuple[list[Can
             member = f"pq:{group}:{row}:{image}"
             if lab is None:
                 detail = f"no label in column {label!r}" if label else "no label column"
-                out.append(Candidate(sample_id, path, None, ex, Reason.unlabeled, detail, member=member))
+                rows.add(sample_id, str(path), None, Reason.unlabeled, detail, member, ex)
+            elif listed is not None and lab not in listed:
+                rows.add(sample_id, str(path), lab, Reason.unlabeled, unlisted(lab), member, ex)
             else:
-                out.append(Candidate(sample_id, path, lab, ex, member=member))
+                rows.add(sample_id, str(path), lab, None, "", member, ex)
         start += table.num_rows
-    return out, extra
 
 
 def _label_column(schema: pa.Schema, label_field: str, path: Path) -> str | None:

@@ -207,6 +207,23 @@ class CandidateBuilder:
         self.chunks.append(pa.Table.from_arrays(arrays, names=BASE.names + [EXTRA + n for n in self.extra_names]))
         self.rows += n
 
+    def extend(self, other: "CandidateBuilder") -> None:
+        """Take over the rows of ``other`` (a builder with the same root and extra columns)."""
+        self.flush()
+        other.flush()
+        self.chunks.extend(other.chunks)
+        self.rows += other.rows
+        self.n_ok += other.n_ok
+        other.chunks, other.rows, other.n_ok = [], 0, 0
+
+    def has_repeats(self) -> bool:
+        """Whether some sample_id was added twice (Arrow only: no Python object per row)."""
+        self.flush()
+        if self.rows < 2:
+            return False
+        ids = pa.chunked_array([part for t in self.chunks for part in t["sample_id"].chunks], pa.string())
+        return pc.count_distinct(ids).as_py() < self.rows
+
     def finish(self, on_duplicate: Callable[[dict, dict], Exception]) -> CandidateTable:
         """Sort by sample_id; raise ``on_duplicate(first_row, second_row)`` (rows as dicts of
         the `BASE` columns, ``path`` filled in, the first in input order) when an id repeats."""
@@ -275,12 +292,21 @@ def _concat(chunks: list[pa.Table], extra_names: list[str]) -> pa.Table:
     try:
         return pa.concat_tables(chunks, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        # an extra column read as numbers in one chunk and as text in another: text everywhere
-        def as_text(t: pa.Table) -> pa.Table:
-            for name in extra_names:
-                i = t.schema.get_field_index(EXTRA + name)
-                if not pa.types.is_string(t.schema.field(i).type):
-                    col = pa.array([None if v is None else str(v) for v in t.column(i).to_pylist()], pa.string())
-                    t = t.set_column(i, EXTRA + name, col)
-            return t
-        return pa.concat_tables([as_text(t) for t in chunks], promote_options="permissive")
+        pass
+    # an extra column read as numbers in one chunk and as text in another: that column as text
+    mixed = []
+    for name in extra_names:
+        fields = [t.schema.field(EXTRA + name) for t in chunks]
+        try:
+            pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            mixed.append(EXTRA + name)
+
+    def as_text(t: pa.Table) -> pa.Table:
+        for name in mixed:
+            i = t.schema.get_field_index(name)
+            if not pa.types.is_string(t.schema.field(i).type):
+                col = pa.array([None if v is None else str(v) for v in t.column(i).to_pylist()], pa.string())
+                t = t.set_column(i, name, col)
+        return t
+    return pa.concat_tables([as_text(t) for t in chunks], promote_options="permissive")

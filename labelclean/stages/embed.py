@@ -40,6 +40,7 @@ from labelclean.core.errors import InputError, WorkdirError
 from labelclean.embed import parts as embed_io, outputs as embed_outputs
 from labelclean.stages.configs import DEFAULT_MODEL, EmbedConfig
 from labelclean.core.report import StageReport, Timer, summary_field
+from labelclean.embed.digests import Done
 from labelclean.embed.hashcache import HashCache
 from labelclean.embed.plan import Scan, Shard, global_scan, owned_usable, parse_shard, scan, todo
 from labelclean.embed.source import Source
@@ -174,13 +175,13 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
     done = embed_io.read_done(run.wd, run.source.model_id, run.shard)
     removed = embed_io.remove_stale_temps(run.wd.embeddings_dir, run.shard)
     cache = HashCache(run.wd.root / HASHES_DIR)
+    finished = Done(done)
     with Timer() as t:
-        run.scan = _hash_all(run, _by_hash(done), cache)
+        run.scan = _hash_all(run, finished, cache)
         cache.save(run.shard)
     seconds["hash"] = t.seconds
-    done_keys = set(zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()))
-    items = todo(run.found.candidates, run.scan, done_keys)
-    n_owned = sum(1 for s, c in run.scan.canonical.items() if s == c)  # what todo() yields with nothing done
+    items = todo(run.found.candidates, run.scan, finished)
+    n_owned = run.scan.n_canonical  # what todo() yields with nothing done
     if items and not getattr(run.source, "loaded", True):
         with Timer() as t:
             run.source.load()
@@ -209,13 +210,6 @@ def _embed_slice(run: _Run, seconds: dict[str, float]) -> tuple[EmbedReport, dic
     return report, slice_counts
 
 
-def _by_hash(done: pa.Table) -> dict[str | None, set[str]]:
-    by_hash: dict[str | None, set[str]] = {}
-    for s, h in zip(done["sample_id"].to_pylist(), done["sha256"].to_pylist()):
-        by_hash.setdefault(h, set()).add(s)
-    return by_hash
-
-
 def _load_source(run: _Run) -> Source:
     cfg = run.cfg
     if cfg.from_features is not None:
@@ -234,17 +228,17 @@ def _load_source(run: _Run) -> Source:
     return ImageSource(encoder, batch_size=cfg.batch_size, workers=cfg.workers, max_pixels=cfg.max_pixels)
 
 
-def _hash_all(run: _Run, done_by_hash: dict[str | None, set[str]], cache: HashCache) -> Scan:
+def _hash_all(run: _Run, done: Done, cache: HashCache) -> Scan:
     mine = owned_usable(run.found.candidates, run.shard, features=run.features)
     with console.progress("Hashing", total=len(mine), unit="files") as bar:
-        return scan(mine, done_by_hash, cache, features=run.features, advance=bar.advance)
+        return scan(mine, done, cache, features=run.features, advance=bar.advance)
 
 
 def _embed_items(run: _Run, items: list) -> dict[str, int]:
     counts: Counter[str] = Counter()
     if not items:
         return {}
-    sha = {c.sample_id: run.scan.digests[c.sample_id].sha256 for c in items}
+    sha = run.scan.sha256_of(items)
     src, cfg = run.source, run.cfg
     writer = embed_io.PartWriter(run.wd.embeddings_dir, run.shard or Shard(0, 1), src.dim, DTYPES[cfg.dtype],
                                  src.model_id, chunk_size=cfg.chunk_size, identity=src.identity)
@@ -261,11 +255,11 @@ def _finish(run: _Run, seconds: dict[str, float]) -> dict[str, Any] | None:
     with Timer() as t:
         done = embed_io.read_done(run.wd, run.source.model_id, None)
         count = run.shard.count if run.shard else 1
-        whole = global_scan(run.found.candidates, _by_hash(done), HashCache(run.wd.root / HASHES_DIR), run.scan,
+        lookup = embed_outputs.done_lookup(done)
+        whole = global_scan(run.found.candidates, lookup, HashCache(run.wd.root / HASHES_DIR), run.scan,
                             count=count, features=run.features)
         if whole is None:
             return None
-        lookup = embed_outputs.done_lookup(done)
         if embed_outputs.missing_canonical(whole, lookup):
             return None
         table = embed_outputs.build_manifest(run.found, whole, lookup, features=run.features)
