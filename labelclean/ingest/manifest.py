@@ -421,7 +421,7 @@ def _parquet_batches(source: Path, chunk_rows: int):
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(source)
+        pf = pq.ParquetFile(source, pre_buffer=False)  # pre-buffering keeps every row group read until close
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"cannot read the Parquet manifest {source}: {e}", "check that it is a Parquet file") from e
     return pf.schema_arrow.names, pf.iter_batches(batch_size=chunk_rows)
