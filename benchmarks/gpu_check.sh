@@ -147,12 +147,11 @@ done
 SCALE_HELP=$("$PY" "$REPO/benchmarks/score_scale.py" --help 2>&1)
 SCALE_EXTRA=()
 grep -q -- "--device" <<<"$SCALE_HELP" && SCALE_EXTRA+=(--device "$DEVICE")
-BIG_FLAG=$(grep -o -E -- "--[a-z0-9-]*10m[a-z0-9-]*" <<<"$SCALE_HELP" | head -n1)
 step score_select_1m 120 "$PY" "$REPO/benchmarks/score_scale.py" --sizes "$SCALE_1M" "${SCALE_EXTRA[@]}"
 # the knn phase (a 10-NN graph of every sample) runs at 1M only: at 10M it alone would take the budget
 grep -q -- "--knn-up-to" <<<"$SCALE_HELP" && SCALE_10M_EXTRA=(--knn-up-to "$SCALE_1M") || SCALE_10M_EXTRA=()
-step score_select_10m 200 "$PY" "$REPO/benchmarks/score_scale.py" --sizes "$SCALE_10M" ${BIG_FLAG:+$BIG_FLAG} \
-  "${SCALE_EXTRA[@]}" "${SCALE_10M_EXTRA[@]}"
+step score_select_10m 200 "$PY" "$REPO/benchmarks/score_scale.py" --sizes "$SCALE_10M" "${SCALE_EXTRA[@]}" \
+  "${SCALE_10M_EXTRA[@]}"
 
 # ---- summary ---------------------------------------------------------------------------
 "$PY" - "$OUT" "$SMOKE" "$DEVICE" "$(($(date +%s) - START))" "$FAILED" <<'PYEOF'
