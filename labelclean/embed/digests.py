@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from labelclean.core.reasons import Reason
 from labelclean.ingest.decode import FileDigest
+from labelclean.store.joins import last_matching_rows
 
 REASONS: list[Reason] = list(Reason)  # reason code -> Reason
 CODE = {r: k for k, r in enumerate(REASONS)}
@@ -235,8 +236,7 @@ class Done:
     def __init__(self, done: pa.Table):
         self.table = done
         sha, valid = sha_arrays(done["sha256"]) if done.num_rows else (np.zeros((0, 32), np.uint8), np.zeros(0, bool))
-        self._keys = pa.table({"sample_id": one_array(done["sample_id"]).cast(pa.string()),
-                               "key": _keys(sha, valid), "done_row": pa.array(np.arange(done.num_rows))})
+        self._keys = pa.table({"sample_id": one_array(done["sample_id"]).cast(pa.string()), "key": _keys(sha, valid)})
 
     @classmethod
     def of(cls, lookup) -> "Done":
@@ -258,19 +258,8 @@ class Done:
     def rows(self, ids, sha: np.ndarray, has_sha: np.ndarray) -> np.ndarray:
         """For each (ids[k], sha[k]) the row of the finished pair (the last such row when there are
         several), else -1; a missing sha256 (imported features) matches a null one."""
-        n = len(ids)
-        out = np.full(n, -1, dtype=np.int64)
-        if n == 0 or len(self) == 0:
-            return out
-        probe = pa.table({"sample_id": one_array(ids).cast(pa.string()), "key": _keys(sha, has_sha),
-                          "row": pa.array(np.arange(n))})
-        joined = probe.join(self._keys, keys=["sample_id", "key"], join_type="inner", use_threads=False)
-        if joined.num_rows:
-            rows = joined["row"].to_numpy()
-            found = joined["done_row"].to_numpy()
-            order = np.argsort(found, kind="stable")  # the last finished row wins, as in a dict
-            out[rows[order]] = found[order]
-        return out
+        probe = pa.table({"sample_id": one_array(ids).cast(pa.string()), "key": _keys(sha, has_sha)})
+        return last_matching_rows(probe, self._keys)  # the last finished row wins, as in a dict
 
     def column(self, name: str, rows: np.ndarray) -> pa.Array:
         """Column ``name`` of the finished rows ``rows`` (null where -1)."""

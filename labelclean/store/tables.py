@@ -125,20 +125,18 @@ def load_embeddings(wd: Workdir, dtype=np.float32) -> Embedded:
 def _embedding_rows(keyed: pa.Table, canonical: pa.ChunkedArray, sha256: pa.ChunkedArray) -> np.ndarray:
     """Per manifest row, the row of the part files holding (canonical, sha256) with status ok, or -1.
 
-    A hash join in Arrow (no Python object per row); when a key occurs twice the later row wins.
+    The later row of a key wins; a null sha256 (imported features without the file) matches a
+    null one of the same sample.
     """
-    def key(ids, sha):  # large_string: 10M+ keys may pass 2 GB of text
-        return pc.binary_join_element_wise(ids.cast(pa.large_string()), sha.cast(pa.large_string()),
-                                           pa.scalar("\x00", pa.large_string()))
+    from labelclean.store.joins import last_matching_rows
+
+    def key(ids, sha):
+        return pa.table({"sample_id": ids.cast(pa.string()), "sha256": pc.fill_null(sha.cast(pa.string()), "")})
 
     ok = np.flatnonzero(pc.equal(keyed["status"], "ok").to_numpy(zero_copy_only=False))
-    rows = ok[::-1]  # the later row first, so index_in's first match is the last one written
-    stored = key(keyed["sample_id"].take(pa.array(rows)), keyed["sha256"].take(pa.array(rows))).combine_chunks()
-    pos = pc.index_in(key(canonical, sha256), value_set=stored)
-    found = pos.is_valid().to_numpy(zero_copy_only=False)
-    order = np.full(len(found), -1, dtype=np.int64)
-    order[found] = rows[pos.drop_null().to_numpy()]
-    return order
+    stored = key(keyed["sample_id"].take(pa.array(ok)), keyed["sha256"].take(pa.array(ok)))
+    found = last_matching_rows(key(canonical, sha256), stored)
+    return np.where(found >= 0, ok[np.maximum(found, 0)], -1) if ok.size else found
 
 
 def load_text(wd: Workdir) -> TextEmbedded | None:

@@ -49,3 +49,16 @@ def test_a_sample_without_an_ok_row_is_named(tmp_path):
     _part(wd, "part-00000-00001.parquet", ["a.png", "b.png", "c.png"], sha, X, status=["ok", "corrupt", "ok"])
     with pytest.raises(WorkdirError, match=r"1 usable samples have no embedding yet \(first: b.png\)"):
         load_embeddings(wd)
+
+
+def test_samples_without_a_sha256_each_get_their_own_row(tmp_path):
+    """Imported features of files not on disk: null sha256 in the manifest and the part file."""
+    X = np.eye(3, 4, dtype=np.float32)
+    wd = make_workdir(tmp_path / "w", X, [0, 1, 0], ["x", "y"], sample_ids=["a.png", "b.png", "c.png"])
+    manifest, meta = parquet_io.read_table(wd.manifest, "manifest")
+    manifest = manifest.set_column(manifest.schema.get_field_index("sha256"), "sha256", pa.nulls(3, pa.string()))
+    parquet_io.write_table(wd.manifest, manifest, "manifest", None, classes=meta["classes"])
+    (wd.embeddings_dir / "part-00000-00000.parquet").unlink()
+    _part(wd, "part-00000-00001.parquet", ["a.png", "b.png", "c.png"], [None] * 3, X)
+    emb = load_embeddings(wd)
+    np.testing.assert_allclose(emb.X, X, atol=1e-6)
