@@ -4,8 +4,8 @@
 so the fitted estimators (zeroshot's prompts, logreg's and robust's per-fold linear models)
 never materialise an (N, K) matrix: at 10M x 100 classes that is 4 GB of float32 per
 estimator, while the models that produce it are a few MB. Every block is (b, K) float32,
-higher = more likely that class, rows summing to 1, and the same rows always give the same
-numbers however the rows are blocked (each row's numbers depend on that row alone).
+higher = more likely that class, rows summing to 1; each row's numbers depend on that row
+alone (how rows are blocked changes at most the rounding of a block's matrix product).
 
 ``dense()`` materialises the matrix for small data, tests and library callers.
 """

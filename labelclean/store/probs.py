@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labelclean.core.errors import WorkdirError
+from labelclean.core.vectors import block_rows
 from labelclean.store import parquet_io
 from labelclean.store.workdir import Workdir
 
@@ -56,9 +57,10 @@ def probs_schema(n_classes: int, layout: str, top_k: int = TOP_K) -> pa.Schema:
 def write_probs(wd: Workdir, est: str, sample_ids: pa.Array, labels: np.ndarray, P: np.ndarray, *,
                 model_id: str | None, top_k: int = TOP_K, **meta: Any) -> Path:
     """Write estimator ``est``'s (N, K) probabilities (rows = ``sample_ids``) atomically; returns the path."""
+    step = block_rows(P.shape[1])
     with ProbsWriter(wd, est, sample_ids, labels, P.shape[1], model_id=model_id, top_k=top_k, **meta) as w:
-        for start in range(0, P.shape[0], _rows_per_block(P.shape[1])):
-            w.add(P[start : start + _rows_per_block(P.shape[1])])
+        for start in range(0, P.shape[0], step):
+            w.add(P[start : start + step])
     return w.path
 
 
@@ -181,8 +183,6 @@ class ProbFiles:
 
     def __init__(self, wd: Workdir, names: list[str], ids: pa.ChunkedArray | pa.Array, *, n_classes: int,
                  model_id: str | None = None, arrays: dict[str, np.ndarray] | None = None, rows: int | None = None):
-        from labelclean.core.vectors import block_rows
-
         self.names, self.n, self.k = list(names), len(ids), int(n_classes)
         self.rows = rows or block_rows(self.k)
         self.arrays = dict(arrays or {})
@@ -297,9 +297,3 @@ def align_rows(file_ids: np.ndarray, ids: np.ndarray, path: Path) -> np.ndarray:
         raise WorkdirError(f"{path} has no row for {int((rows < 0).sum())} scored samples (first: {first})",
                            "re-run the stage that wrote it (the workdir changed since)")
     return rows
-
-
-def _rows_per_block(k: int, budget_cells: int = 1 << 24) -> int:
-    return max(1, budget_cells // max(k, 1))
-
-
