@@ -63,11 +63,8 @@ def make_clustered(
     centroid (``text_noise``).
     """
     rng = np.random.default_rng(seed)
-    r = min(intrinsic_dim, dim)
-    basis = np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(np.float32)  # (D, r) orthonormal
-    base = rng.standard_normal((n_classes, r)).astype(np.float32)
-    pair = np.repeat(rng.standard_normal(((n_classes + 1) // 2, r)).astype(np.float32), 2, axis=0)[:n_classes]
-    centroids_low = _unit(base + 1.5 * pair) * 3.0
+    basis, centroids_low = _centroids(rng, dim, n_classes, intrinsic_dim)
+    r = basis.shape[1]
     labels = rng.integers(0, n_classes, size=n).astype(np.int64)
     X = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 65536):
@@ -76,11 +73,26 @@ def make_clustered(
         ambient = rng.standard_normal((stop - start, dim)).astype(np.float32) * (0.3 / np.sqrt(dim))
         X[start:stop] = _unit(low @ basis.T / 3.0 + ambient)
     centroids = _unit(centroids_low @ basis.T)
-    prompt_class_ids = np.repeat(np.arange(n_classes), prompts_per_class).astype(np.int64)
-    tn = rng.standard_normal((len(prompt_class_ids), dim)).astype(np.float32) * text_noise / np.sqrt(dim) * 3
-    T = _unit(centroids[prompt_class_ids] + tn)
+    T, prompt_class_ids = _prompts(rng, centroids, prompts_per_class, text_noise)
     names = [f"class{c:03d}" for c in range(n_classes)]
     return Synthetic(X, labels, centroids, T, prompt_class_ids, names)
+
+
+def _centroids(rng: np.random.Generator, dim: int, n_classes: int, intrinsic_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(D, r) orthonormal basis of the class subspace and (K, r) class centroids in it, in look-alike pairs."""
+    r = min(intrinsic_dim, dim)
+    basis = np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(np.float32)
+    base = rng.standard_normal((n_classes, r)).astype(np.float32)
+    pair = np.repeat(rng.standard_normal(((n_classes + 1) // 2, r)).astype(np.float32), 2, axis=0)[:n_classes]
+    return basis, _unit(base + 1.5 * pair) * 3.0
+
+
+def _prompts(rng: np.random.Generator, centroids: np.ndarray, per_class: int, text_noise: float):
+    """(P, D) prompt embeddings near their class centroid and their (P,) class ids."""
+    dim = centroids.shape[1]
+    pcid = np.repeat(np.arange(len(centroids)), per_class).astype(np.int64)
+    tn = rng.standard_normal((len(pcid), dim)).astype(np.float32) * text_noise / np.sqrt(dim) * 3
+    return _unit(centroids[pcid] + tn), pcid
 
 
 def write_clustered_workdir(
@@ -112,14 +124,8 @@ def write_clustered_workdir(
     from labelclean.store.parquet_io import COMPRESSION, dictionary_columns
 
     rng = np.random.default_rng(seed)
-    r = min(intrinsic_dim, dim)
-    basis = np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(np.float32)
-    base = rng.standard_normal((n_classes, r)).astype(np.float32)
-    pair = np.repeat(rng.standard_normal(((n_classes + 1) // 2, r)).astype(np.float32), 2, axis=0)[:n_classes]
-    centroids_low = _unit(base + 1.5 * pair) * 3.0
-    centroids = _unit(centroids_low @ basis.T)
-    pcid = np.repeat(np.arange(n_classes), prompts_per_class).astype(np.int64)
-    T = _unit(centroids[pcid] + rng.standard_normal((len(pcid), dim)).astype(np.float32) * text_noise / np.sqrt(dim) * 3)
+    basis, centroids_low = _centroids(rng, dim, n_classes, intrinsic_dim)
+    T, pcid = _prompts(rng, _unit(centroids_low @ basis.T), prompts_per_class, text_noise)
     names = [f"class{c:03d}" for c in range(n_classes)]
     wd = Workdir(path).ensure()
     wd.embeddings_dir.mkdir(parents=True, exist_ok=True)
