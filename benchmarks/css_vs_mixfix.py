@@ -2,8 +2,8 @@
 
 Same backbone (timm resnet10t from scratch), image size (32 px), epochs, batch size, lr and
 schedule for both methods; CSS without pre-training (``--pretrain-epochs 0``), 2 of its epochs
-CE warm-up, prompts trained on X with cached embeddings (``--prompt-training sl``: the CPU
-variant). Per seed:
+CE warm-up, prompts trained on X with cached embeddings (``--prompt-training sl``, the default
+here: the CPU variant; ``ssl`` is the paper's, and collapsed on 1 of 3 seeds, see README). Per seed:
 
 1. ``size`` demo images of ``--domain`` (hard: domain gap, each class flipped to its look-alike;
    easy: symmetric flips), ``--noise`` of them mislabelled, and a clean held-out test set of

@@ -337,12 +337,20 @@ def test_css_run_writes_metrics_css_parquet_and_learned_prompts(tmp_path, tiny_m
 
 
 @pytest.mark.slow
-def test_css_ssl_prompts_and_reviewer_decisions(tmp_path, tiny_model):
+def test_css_ssl_prompts_and_reviewer_decisions(tmp_path, tiny_model, monkeypatch):
     from trainkit import write_decisions
 
+    import labelclean.train.css.trainer as trainer
+
+    kinds = []
+    real = trainer.train_transform
+    monkeypatch.setattr(trainer, "train_transform", lambda pp, kind: kinds.append((pp.mean, kind)) or real(pp, kind))
     td = make_train_workdir(tmp_path / "w", tiny_model=tiny_model)
     write_decisions(td.wd, {td.sample_ids[0]: ("drop", None), td.sample_ids[1]: ("relabel", "cherry")})
     s = run_train(td.wd, css_cfg(epochs=2, pretrain_epochs=0, prompt_training="ssl")).summary
+    # the network's strong views are the usual ones, the prompts' (CLIP's normalisation) keep colours
+    strong = {kind: mean for mean, kind in kinds if kind.startswith("strong")}
+    assert set(strong) == {"strong", "strong-keep-colour"} and strong["strong"] != strong["strong-keep-colour"]
     assert s["complete"] and s["n_pool"] == 35  # the dropped sample is out of the pool
     table = pq.read_table(td.wd.css).to_pydict()
     row = {sid: i for i, sid in enumerate(table["sample_id"])}

@@ -60,6 +60,10 @@ def train_transform(pp: Preprocess, kind: str):
 
     ``strong`` (MixFix, as in CLIPCleaner): small images get RandomCrop(pad size/8) + flip +
     AutoAugment(CIFAR10 policy); larger ones Resize + RandomCrop + flip + RandAugment.
+    ``strong-keep-colour`` (CSS's strong views for the prompts): the same crops and flip with
+    RandAugment at every size, without its operations that move hue or saturation
+    (`KEEP_COLOUR_DROPPED`; AutoAugment's CIFAR10 policy also inverts colours). CLIP's class
+    texts name colours ("a red circle"), so such a view is another caption, not the same image.
     ``light`` (DeFT): Resize(size*256/224) + RandomCrop + flip. ``none``: the eval view.
     """
     from torchvision import transforms as T
@@ -70,24 +74,42 @@ def train_transform(pp: Preprocess, kind: str):
     if kind == "light":
         ops = [T.Resize(int(round(pp.size * 256 / 224)), interpolation=interp), T.RandomCrop(pp.size)]
         return T.Compose([*ops, T.RandomHorizontalFlip(), *_tail(pp)])
-    if kind != "strong":
-        raise ValueError(f"unknown augmentation '{kind}', expected strong, light or none")
+    if kind not in ("strong", "strong-keep-colour"):
+        raise ValueError(f"unknown augmentation '{kind}', expected strong, strong-keep-colour, light or none")
+    keep_colour = kind == "strong-keep-colour"
     if pp.size <= SMALL_IMAGE:
         ops = [
             T.Resize(pp.size, interpolation=interp),
             T.CenterCrop(pp.size),
             T.RandomCrop(pp.size, padding=max(1, pp.size // 8)),
             T.RandomHorizontalFlip(),
-            T.AutoAugment(T.AutoAugmentPolicy.CIFAR10),
+            _keep_colour_randaugment() if keep_colour else T.AutoAugment(T.AutoAugmentPolicy.CIFAR10),
         ]
     else:
         ops = [
             T.Resize(int(round(pp.size / 0.875)), interpolation=interp),
             T.RandomCrop(pp.size),
             T.RandomHorizontalFlip(),
-            T.RandAugment(),
+            _keep_colour_randaugment() if keep_colour else T.RandAugment(),
         ]
     return T.Compose([*ops, *_tail(pp)])
+
+
+KEEP_COLOUR_DROPPED = ("Color", "Posterize", "Solarize", "AutoContrast", "Equalize")
+"""RandAugment operations left out of ``strong-keep-colour``: each changes hue or saturation
+(AutoContrast and Equalize act per channel). Kept: identity, shear, translate, rotate,
+brightness, contrast, sharpness."""
+
+
+def _keep_colour_randaugment():
+    from torchvision import transforms as T
+
+    class KeepColourRandAugment(T.RandAugment):
+        def _augmentation_space(self, num_bins, image_size):
+            space = super()._augmentation_space(num_bins, image_size)
+            return {op: v for op, v in space.items() if op not in KEEP_COLOUR_DROPPED}
+
+    return KeepColourRandAugment()
 
 
 class ImageDataset(Dataset):

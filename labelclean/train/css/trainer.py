@@ -92,9 +92,9 @@ class Views(Dataset):
         return tuple(t(image) for t in self.transforms), i, True
 
 
-def _weak_strong(pp, augment: str):
+def _weak_strong(pp, augment: str, *, strong_kind: str = "strong"):
     weak = train_transform(pp, "none" if augment == "none" else "light")
-    strong = train_transform(pp, "strong") if augment in ("auto", "strong") else weak
+    strong = train_transform(pp, strong_kind) if augment in ("auto", "strong") else weak
     return weak, strong
 
 
@@ -126,7 +126,9 @@ def run_css(ctx: TrainContext) -> MethodResult:
     pp = built.preprocess
     weak, strong = _weak_strong(pp, cfg.augment)
     run = _Run(ctx, net, optimizer, prompts, labels, pool, pp)
-    run.datasets(weak, strong, *(_weak_strong(clip_pp, cfg.augment)), clip_pp)
+    # the prompts' strong views keep colours: with AutoAugment's, ssl prompts learnt to ignore colour and
+    # X grew from 54 % to 92 % of the hard demo at 0.60 precision (README, CSS training)
+    run.datasets(weak, strong, *(_weak_strong(clip_pp, cfg.augment, strong_kind="strong-keep-colour")), clip_pp)
     total = cfg.pretrain_epochs + cfg.epochs
     for step in range(start, total):
         if ctx.should_stop(step):
