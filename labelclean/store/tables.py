@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from labelclean.core.vectors import unit_rows
 from labelclean.core.errors import WorkdirError
 from labelclean.ingest.types import ClassInfo
+from labelclean.store.joins import last_matching_rows
 from labelclean.store.parquet_io import part_files, read_parts, read_table, streaming_file, to_numpy_2d
 from labelclean.store.workdir import Workdir
 
@@ -128,8 +129,6 @@ def _embedding_rows(keyed: pa.Table, canonical: pa.ChunkedArray, sha256: pa.Chun
     The later row of a key wins; a null sha256 (imported features without the file) matches a
     null one of the same sample.
     """
-    from labelclean.store.joins import last_matching_rows
-
     def key(ids, sha):
         return pa.table({"sample_id": ids.cast(pa.string()), "sha256": pc.fill_null(sha.cast(pa.string()), "")})
 
