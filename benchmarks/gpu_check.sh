@@ -12,8 +12,7 @@
 #      weights, fp16 (CUDA), JPEGs generated here (benchmarks/embed_throughput.py);
 #   2. one epoch of each trainer at 224 px: mixfix, deft (phase 1 only: with random weights
 #      its detection finds no clean sample to fine-tune on), css (one epoch of split + FixMatch +
-#      NT-Xent + ssl prompts, no pre-training or warm-up; skipped with a message when this
-#      labelclean has no `--method css`), on a workdir made by `labelclean run`;
+#      NT-Xent + ssl prompts, no pre-training or warm-up), on a workdir made by `labelclean run`;
 #   3. score + select at 1M and 10M synthetic samples (benchmarks/score_scale.py).
 # It prints every result and writes them as JSON under $OUT (default bench-out/gpu-check):
 # gpu_check.json (all steps: status, seconds, results) plus each step's log. Exits non-zero
@@ -127,11 +126,6 @@ random_weights('$TRAIN_MODEL', Path('$WORK/random.safetensors'))
 step train_run_pipeline 75 "$PY" -m labelclean -q run "$WORK/train-data" -w "$WORK/train-w" -m "$TRAIN_MODEL" \
   --pretrained "$WORK/random.safetensors" --device "$DEVICE" --precision "$PREC"
 for method in mixfix deft css; do
-  if [ "$method" = css ] && ! "$PY" -m labelclean train --help 2>&1 | grep -q "css"; then
-    log "SKIP train_css: this labelclean has no --method css (the css engineer's branch is not merged)"
-    echo '{"step": "train_css", "status": "skipped: --method css is unknown"}' >>"$STEPS"
-    continue
-  fi
   # random CLIP weights (no network): DeFT's detection finds no clean sample, so its phase 2
   # cannot run; the check times phase 1 (one epoch of dual-prompt learning) with --detect-only
   # css: one epoch of the full method (no pre-training or warm-up; FixMatch + NT-Xent on the

@@ -20,8 +20,9 @@ def train(o: Given) -> None:
     W/deft.parquet for `select --estimators ...,deft`), then fine-tunes on the clean subset.
     css (the CSS paper) re-splits the data every epoch with a 2-D GMM on the network's loss and
     CLIP p(given) under learned prompts, trains the network on the clean part X and, FixMatch-style,
-    on the rest U (+ NT-Xent, uniform prior), and co-trains CoOp prompts on the same split; it
-    writes W/css.parquet (select --estimators ...,css) and W/prompts/css.parquet (score --prompts
+    on the rest U (+ NT-Xent, uniform prior), and co-trains CoOp prompts on the same split (an
+    epoch's prompt updates are undone when CLIP ends up less sure of X's labels than with the
+    starting prompts: --prompt-guard); it writes W/css.parquet (select --estimators ...,css) and W/prompts/css.parquet (score --prompts
     learned:css). A CSS epoch costs about four MixFix epochs; its paper-scale schedules
     (--preset cifar: 800 pre-training + 310 epochs) need a GPU. Mixed precision on CUDA; every
     method runs on CPU too, slowly.

@@ -254,6 +254,86 @@ def test_too_many_context_vectors_for_the_text_context_is_a_model_error(encoder)
         CoopPrompts(encoder.model, encoder.tokenizer, ["red"], n_ctx=200)
 
 
+def _prompt_side(encoder, names, *, guard=True, lr=0.5):
+    """A PromptSide over given cached embeddings, without a workdir (what the guard reads)."""
+    from labelclean.model.context import CoopPrompts
+    from labelclean.train.common.loop import Runtime
+    from labelclean.train.css.prompts import PromptSide
+
+    torch.manual_seed(0)
+    side = object.__new__(PromptSide)
+    side.cfg = TrainConfig(method="css", prompt_guard=guard).resolved()
+    side.rt, side.fixed, side._before, side.scale = Runtime(torch.device("cpu"), amp=False), None, None, 100.0
+    side.coop = CoopPrompts(encoder.model, encoder.tokenizer, names, n_ctx=4)
+    side.optimizer = torch.optim.SGD([side.coop.ctx], lr=lr, momentum=0.9)
+    with torch.no_grad():  # each class's cached images sit on its text feature: p(own class) is high
+        side.start_text = side.coop()
+        noise = 0.01 * torch.randn(4 * len(names), side.start_text.shape[1])
+        side.cached = torch.nn.functional.normalize(side.start_text.repeat(4, 1) + noise, dim=1)
+    return side
+
+
+def _fit(side, labels, steps=15):
+    y = torch.from_numpy(labels)
+    for _ in range(steps):
+        side._step(torch.nn.functional.cross_entropy(side.scale * side.cached @ side.text().t(), y))
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_the_prompt_guard_undoes_an_epoch_that_fits_wrong_labels_in_x(encoder, guard):
+    from labelclean.train.css.prompts import GUARD_DROP
+
+    names = ["red", "green", "blue"]
+    side = _prompt_side(encoder, names, guard=guard)
+    labels = np.tile(np.arange(3), 4)
+    x_idx = np.arange(len(labels))
+    side.begin_epoch()
+    ctx0, before = side.coop.ctx.detach().clone(), side.x_confidence(x_idx, labels)
+    _fit(side, (labels + 1) % 3)  # the updates learn X's labels shifted by one class
+    out = side.end_epoch(x_idx, labels)
+    assert out["prompt_x_conf_start"] == pytest.approx(before) and out["prompt_x_conf"] < before - GUARD_DROP
+    assert out["prompt_reverted"] == int(guard)
+    assert torch.equal(side.coop.ctx.detach(), ctx0) == guard
+    if guard:  # the momentum of the undone updates is gone too
+        assert side.optimizer.state_dict()["state"] == {}
+        assert side.x_confidence(x_idx, labels) == pytest.approx(before)
+
+
+def test_the_prompt_guard_keeps_an_epoch_that_moves_x_confidence_by_less_than_its_limit(encoder):
+    from labelclean.train.css.prompts import GUARD_DROP
+
+    side = _prompt_side(encoder, ["red", "green", "blue"])
+    labels = np.tile(np.arange(3), 4)
+    side.begin_epoch()
+    with torch.no_grad():
+        side.coop.ctx.add_(1e-4 * torch.randn_like(side.coop.ctx))
+    moved = side.coop.ctx.detach().clone()
+    out = side.end_epoch(np.arange(12), labels)
+    assert out["prompt_reverted"] == 0 and abs(out["prompt_x_conf"] - out["prompt_x_conf_start"]) < GUARD_DROP
+    assert torch.equal(side.coop.ctx.detach(), moved)
+    assert side.end_epoch(np.arange(12), labels) == {}  # nothing to undo without begin_epoch
+
+
+def test_the_prompt_guard_bounds_the_fall_from_the_starting_prompts_not_from_the_last_epoch(encoder):
+    from labelclean.train.css.prompts import GUARD_DROP
+
+    side = _prompt_side(encoder, ["red", "green", "blue"])
+    labels, x_idx = np.tile(np.arange(3), 4), np.arange(12)
+    side.begin_epoch()
+    _fit(side, (labels + 1) % 3, steps=1)  # an earlier epoch's drift, kept with the guard off
+    side.cfg.prompt_guard = False
+    assert side.end_epoch(x_idx, labels)["prompt_reverted"] == 0
+    side.cfg.prompt_guard = True
+    drifted = side.coop.ctx.detach().clone()
+    side.begin_epoch()
+    with torch.no_grad():  # this epoch moves the prompts by next to nothing ...
+        side.coop.ctx.add_(1e-6 * torch.randn_like(side.coop.ctx))
+    out = side.end_epoch(x_idx, labels)
+    # ... but they stay far below where they started, so this epoch's updates are undone
+    assert out["prompt_x_conf"] < out["prompt_x_conf_start"] - GUARD_DROP and out["prompt_reverted"] == 1
+    assert torch.equal(side.coop.ctx.detach(), drifted)
+
+
 # ---- configuration ---------------------------------------------------------------------
 
 
@@ -312,11 +392,13 @@ def test_css_run_writes_metrics_css_parquet_and_learned_prompts(tmp_path, tiny_m
     report = run_train(td.wd, css_cfg())
     s = report.summary
     assert s["complete"] and s["n_pool"] == 36 and s["n_x_first"] is not None and s["n_x_final"] >= 1
+    assert s["prompt_reverted_epochs"] in (0, 1, 2)
     rows = _rows(td.wd.train_dir / "css" / "metrics.csv")
     assert [r["phase"] for r in rows] == ["pretrain", "warmup", "css", "css"]
     for r in rows[2:]:
         assert int(r["n_x"]) + int(r["n_u"]) == 36 and r["x_precision"] != "" and r["gmm_fits"] == "1"
-        for key in ("loss_x", "loss_u", "loss_con", "loss_reg", "loss_prompt", "mask_rate", "gmm_clean_weight"):
+        for key in ("loss_x", "loss_u", "loss_con", "loss_reg", "loss_prompt", "mask_rate", "gmm_clean_weight",
+                    "prompt_x_conf", "prompt_x_conf_start", "prompt_reverted"):
             assert r[key] != "", key
     table = pq.read_table(td.wd.css)
     assert table.schema.remove_metadata() == css_schema(3)

@@ -91,6 +91,7 @@ class TrainConfig:
     css_per_class: bool = False  # one 2-D GMM per given class instead of one global GMM
     prompt_training: str = "ssl"  # ssl | sl | none (PROMPT_TRAININGS)
     prompt_lr: float = 0.002  # SGD lr of the prompt context (CoOp's)
+    prompt_guard: bool = True  # undo prompt updates that leave mean p(given) over X > GUARD_DROP below the start's
     con_temperature: float = 0.5  # NT-Xent temperature
     # Testing hook: stop (as if interrupted) after this many completed epochs in total.
     stop_after: Optional[int] = None

@@ -17,7 +17,8 @@ COLUMNS = (
     "phase", "n_clean", "clean_precision", "clean_recall", "decode_failed",
     "n_x", "n_u", "x_precision", "x_recall", "x_fallback_classes",
     "gmm_clean_loss", "gmm_clean_p", "gmm_noisy_loss", "gmm_noisy_p", "gmm_clean_weight", "gmm_fits", "gmm_degenerate",
-    "loss_x", "loss_u", "loss_con", "loss_reg", "mask_rate", "loss_prompt", "prompt_acc", "nan_skipped",
+    "loss_x", "loss_u", "loss_con", "loss_reg", "mask_rate", "loss_prompt", "prompt_acc",
+    "prompt_x_conf_start", "prompt_x_conf", "prompt_reverted", "nan_skipped",
 )  # fmt: skip
 
 

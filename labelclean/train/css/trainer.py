@@ -157,6 +157,7 @@ def _split_summary(history: list[dict], final: dict) -> dict:
     return {"n_x_first": first.get("n_x"), "x_precision_first": first.get("x_precision"),
             "x_recall_first": first.get("x_recall"), "n_x_final": final["n_x"],
             "x_precision_final": final["x_precision"], "x_recall_final": final["x_recall"],
+            "prompt_reverted_epochs": sum(int(r.get("prompt_reverted") or 0) for r in css_rows),
             "gmm_degenerate_final": final["fit"].get("gmm_degenerate", 0)}
 
 
@@ -194,10 +195,18 @@ class _Run:
             stats, extra = self._warmup(rng, f"warm-up {e + 1}/{cfg.epochs}")
             return self._row("warmup", e + 1, stats, extra, lr=lr)
         split = self.split()
+        x_idx = np.flatnonzero(split["x"])
         self.prompts.set_epoch(e - cfg.warmup, cfg.epochs - cfg.warmup)
+        self.prompts.begin_epoch()
         stats, extra = self._css(split, rng, f"css {e + 1}/{cfg.epochs}")
         if cfg.prompt_training == "sl":
-            extra.update(self.prompts.sl_epoch(np.flatnonzero(split["x"]), self.labels, rng))
+            extra.update(self.prompts.sl_epoch(x_idx, self.labels, rng))
+        guard = self.prompts.end_epoch(x_idx, self.labels)
+        if guard.get("prompt_reverted"):
+            console.warn(f"CSS epoch {e + 1}: the prompt updates left the mean CLIP p(given) over X at "
+                         f"{guard['prompt_x_conf']:.3f}, against {guard['prompt_x_conf_start']:.3f} with the starting "
+                         "prompts; undid them (--no-prompt-guard keeps them)")
+        extra.update(guard)
         sizes = {k: split[k] for k in ("n_x", "n_u", "x_precision", "x_recall", "x_fallback_classes")}
         return self._row("css", e + 1, stats, {**extra, **sizes, **split["fit"]}, lr=lr)
 
