@@ -2,8 +2,9 @@
 
 Same backbone (timm resnet10t from scratch), image size (32 px), epochs, batch size, lr and
 schedule for both methods; CSS without pre-training (``--pretrain-epochs 0``), 2 of its epochs
-CE warm-up, prompts trained on X with cached embeddings (``--prompt-training sl``, the default
-here: the CPU variant; ``ssl`` is the paper's, and collapsed on 1 of 3 seeds, see README). Per seed:
+CE warm-up, the paper's prompt training (``--prompt-training ssl``, through the CLIP image tower;
+``sl``, on cached embeddings, is the cheaper CPU variant) with the prompt guard on (train's
+default; ``--no-prompt-guard`` for the paper's method as written). Per seed:
 
 1. ``size`` demo images of ``--domain`` (hard: domain gap, each class flipped to its look-alike;
    easy: symmetric flips), ``--noise`` of them mislabelled, and a clean held-out test set of
@@ -43,7 +44,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.02)
-    ap.add_argument("--prompt-training", default="sl", choices=("sl", "ssl", "none"))
+    ap.add_argument("--prompt-training", default="ssl", choices=("sl", "ssl", "none"))
+    ap.add_argument("--no-prompt-guard", action="store_true", help="train css with --no-prompt-guard")
     ap.add_argument("--work", type=Path, default=None, help="folder for the workdirs (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--resume", action="store_true", help="reuse --work's data and workdirs and continue interrupted "
@@ -64,6 +66,7 @@ def main() -> None:
         print(f"seed {seed}: mixfix {r['mixfix']['test_acc']:.3f}  css {r['css']['test_acc']:.3f}  "
               f"X precision {r['css']['x_precision_first']:.3f} -> {r['css']['x_precision_final']:.3f} "
               f"(X {r['css']['n_x_first']} -> {r['css']['n_x_final']} of {args.size})  "
+              f"prompt epochs undone {r['css']['prompt_reverted_epochs']}  "
               f"seconds mixfix {r['mixfix']['seconds']:.0f} css {r['css']['seconds']:.0f}  load {r['load']}",
               flush=True)
     out = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "load_end": _load()}
@@ -98,13 +101,15 @@ def one_seed(root: Path, seed: int, args) -> dict:
     out = {"seed": seed, "n_flipped": select["samples"] - _correct(root / "train" / "truth.csv"),
            "selection_kept": select["kept"]}
     for method, extra in (("mixfix", {}), ("css", {"warmup": args.warmup, "pretrain_epochs": 0,
-                                                  "prompt_training": args.prompt_training})):
+                                                  "prompt_training": args.prompt_training,
+                                                  "prompt_guard": not args.no_prompt_guard})):
         t = time.perf_counter()
         s = run_train(wd, TrainConfig(method=method, **common, **extra)).summary
         out[method] = {"test_acc": s["last_val_acc"], "best_test_acc": s.get("best_val_acc"),
                        "seconds": round(time.perf_counter() - t, 1),
                        **{k: s.get(k) for k in ("n_x_first", "x_precision_first", "x_recall_first", "n_x_final",
-                                                "x_precision_final", "x_recall_final") if method == "css"}}
+                                                "x_precision_final", "x_recall_final", "prompt_reverted_epochs")
+                          if method == "css"}}
     out["load"] = _load()
     return out
 
