@@ -8,7 +8,8 @@ Epochs, in order, each followed by a checkpoint and a metrics row:
 3. ``css``: the split of `css.method.css_split` on [network CE of the given label, CLIP
    p(given) under the current prompts], then one epoch of L_X + lambda_u L_U + lambda_c L_con
    + lambda_r L_reg over X and U (``len(pool) // batch`` iterations, each with a batch of X and
-   a batch of U), and the prompt update of ``--prompt-training`` (`css.prompts`).
+   a batch of U), and the prompt update of ``--prompt-training`` (`css.prompts`), undone by the
+   prompt guard when it leaves CLIP less sure of X's labels than the starting prompts.
 
 After the last epoch a final split with the final network and prompts gives the clean
 posterior written to ``W/css.parquet``; the learned prompts go to ``W/prompts/css.parquet``
