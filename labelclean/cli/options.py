@@ -325,8 +325,8 @@ OPTIONS: dict[str, Opt] = {
                       feeds="train.prompt_lr", needs=("train_method", ("css",))),
     "prompt_guard": _opt("--prompt-guard/--no-prompt-guard", help="CSS: undo an epoch's prompt updates when they "
                          "leave the mean CLIP p(given) over X more than 0.05 below the starting prompts' (labelclean's "
-                         "guard against the prompts fitting X's mislabelled samples; not in the paper).", feeds="train.prompt_guard",
-                         needs=("train_method", ("css",))),
+                         "guard against the prompts fitting X's mislabelled samples; not in the paper).",
+                         feeds="train.prompt_guard", needs=("train_method", ("css",))),
     "ctx_tokens": _opt("--ctx-tokens", help="DeFT and CSS: learned context vectors per prompt (CSS: the first 4 "
                        "start from 'a photo of a').", feeds="train.ctx_tokens",
                        needs=("train_method", ("deft", "css"))),

@@ -22,8 +22,8 @@ def train(o: Given) -> None:
     CLIP p(given) under learned prompts, trains the network on the clean part X and, FixMatch-style,
     on the rest U (+ NT-Xent, uniform prior), and co-trains CoOp prompts on the same split (an
     epoch's prompt updates are undone when CLIP ends up less sure of X's labels than with the
-    starting prompts: --prompt-guard); it writes W/css.parquet (select --estimators ...,css) and W/prompts/css.parquet (score --prompts
-    learned:css). A CSS epoch costs about four MixFix epochs; its paper-scale schedules
+    starting prompts: --prompt-guard); it writes W/css.parquet (select --estimators ...,css) and
+    W/prompts/css.parquet (score --prompts learned:css). A CSS epoch costs about four MixFix epochs; its paper-scale schedules
     (--preset cifar: 800 pre-training + 310 epochs) need a GPU. Mixed precision on CUDA; every
     method runs on CPU too, slowly.
 

@@ -60,7 +60,7 @@ class PromptSide:
             self.coop = CoopPrompts(clip, encoder.tokenizer, self.names, cfg.ctx_tokens)
             self.optimizer = torch.optim.SGD([self.coop.ctx], lr=cfg.prompt_lr, momentum=0.9)
         self.cached, self.ok = self._cache(ctx, pp)
-        self._before: Optional[tuple] = None
+        self._before: Optional[dict[str, Any]] = None
         with torch.no_grad():  # before any update and before `load`: the same on resume
             self.start_text = self.text().detach().clone()
 
@@ -102,23 +102,20 @@ class PromptSide:
         return float(p.gather(1, y[:, None]).mean())
 
     def begin_epoch(self) -> None:
-        """Remember the context and its optimiser state, for `end_epoch`'s guard."""
+        """Remember the context and its optimiser state (a copy of `state`), for `end_epoch`'s guard."""
         if self.coop is not None:
-            self._before = (self.coop.ctx.detach().clone(), copy.deepcopy(self.optimizer.state_dict()))
+            self._before = copy.deepcopy(self.state())  # state() shares storage with what the steps update
 
     def end_epoch(self, x_idx: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """The guard: undo this epoch's prompt updates when they leave mean p(given) over X more than
         GUARD_DROP below the starting prompts' (a non-finite value counts as below)."""
         if self.coop is None or self._before is None:
             return {}
-        ctx, opt_state = self._before
-        self._before = None
+        before, self._before = self._before, None
         start, after = self.x_confidence(x_idx, labels, self.start_text), self.x_confidence(x_idx, labels)
         reverted = bool(self.cfg.prompt_guard and len(x_idx) and not after >= start - GUARD_DROP)
         if reverted:
-            with torch.no_grad():
-                self.coop.ctx.copy_(ctx)
-            self.optimizer.load_state_dict(opt_state)
+            self.load(before)
         return {"prompt_x_conf_start": start, "prompt_x_conf": after, "prompt_reverted": int(reverted)}
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
